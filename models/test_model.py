@@ -1,0 +1,38 @@
+"""One generator, one direction, inference only (``--model test``).
+
+Loads ``<epoch>_net_G<model_suffix>.pth``: with a CycleGAN run, ``--model_suffix _A`` is G_AB
+(puts a mask on) and ``_B`` is G_BA (takes it off); without a suffix, a pix2pix-style ``net_G``.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from models.cycle_gan_model import generator_flags, select_device
+from models.networks import define_G
+from util.checkpoint import load_network, net_path
+
+
+class TestModel:
+    def __init__(self, opt: argparse.Namespace, device: torch.device | None = None):
+        self.opt = opt
+        self.device = device or select_device(getattr(opt, "gpu_id_list", []))
+        self.file_name = "G" + opt.model_suffix
+        self.G = define_G(opt.netG, opt.input_nc, opt.output_nc, ngf=opt.ngf, norm=opt.norm,
+                          use_dropout=not opt.no_dropout, init_type=opt.init_type, init_gain=opt.init_gain)
+        self.G.to(self.device)
+        self.nets = {self.file_name: self.G}
+
+    def load(self, folder: str | Path, label: str) -> None:
+        load_network(self.G, net_path(folder, label, self.file_name), generator_flags(self.opt))
+        self.G.to(self.device)
+
+    def eval(self) -> None:
+        self.G.eval()
+
+    @torch.no_grad()
+    def translate(self, images: torch.Tensor, direction: str | None = None) -> dict[str, torch.Tensor]:
+        images = images.to(self.device, non_blocking=True)
+        return {"real": images, "fake": self.G(images)}

@@ -1,0 +1,1 @@
+"""Command-line options: base, train and test parsers with the classic flag names."""

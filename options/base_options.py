@@ -1,0 +1,209 @@
+"""Flags shared by training and testing, with the names, meanings and defaults of the classic
+pytorch-CycleGAN-and-pix2pix code base, so existing command lines and shell scripts keep working.
+
+Options are parsed from an argv list and returned as a plain ``argparse.Namespace``; nothing here
+reads ``sys.argv`` unless argv is None. The helpers at the bottom save a run's options in the classic
+``<phase>_opt.txt`` layout and as JSON, and read the JSON back so ``test.py`` and
+``--continue_train`` can rebuild the same architecture.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from data.datasets import DATASETS
+from data.transforms import PREPROCESS_MODES
+from models import MODELS
+from models.networks import DISCRIMINATORS, GENERATORS, INIT_TYPES, NORMS
+from util.errors import UserError
+
+# Flags that decide the shape of the networks: a checkpoint only loads into the architecture it
+# was trained with, so these are taken from the run's train_opt.json when not given.
+GENERATOR_FLAGS = ("netG", "ngf", "norm", "no_dropout", "input_nc", "output_nc")
+DISCRIMINATOR_FLAGS = ("netD", "ndf", "n_layers_D")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (a :class:`UserError`), not usage plus a line."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UserError(f"{message} (see --help)")
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def add_base_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("experiment")
+    g.add_argument("--dataroot", required=True,
+                   help="path to images (should have subfolders trainA, trainB, testA, testB)")
+    g.add_argument("--name", type=str, default="experiment_name",
+                   help="name of the experiment; checkpoints go to <checkpoints_dir>/<name>")
+    g.add_argument("--gpu_ids", type=str, default="0",
+                   help="gpu ids: e.g. 0  0,1,2  0,2; -1 for CPU (falls back to CPU when no GPU is found)")
+    g.add_argument("--checkpoints_dir", type=str, default="./checkpoints", help="models are saved here")
+    g.add_argument("--seed", type=int, default=None,
+                   help="random seed for weights, data order and image pools (default: drawn at start and saved)")
+
+    g = p.add_argument_group("model")
+    g.add_argument("--model", type=str, default="cycle_gan", choices=sorted(MODELS),
+                   help="cycle_gan: both generators; test: one generator, one direction, inference only")
+    g.add_argument("--input_nc", type=positive_int, default=3, help="# of input image channels: 3 RGB, 1 grayscale")
+    g.add_argument("--output_nc", type=positive_int, default=3, help="# of output image channels: 3 RGB, 1 grayscale")
+    g.add_argument("--ngf", type=positive_int, default=64, help="# of generator filters in the last conv layer")
+    g.add_argument("--ndf", type=positive_int, default=64, help="# of discriminator filters in the first conv layer")
+    g.add_argument("--netD", type=str, default="basic", choices=sorted(DISCRIMINATORS),
+                   help="basic: 70x70 PatchGAN; n_layers: PatchGAN with --n_layers_D layers; pixel: 1x1 PatchGAN")
+    g.add_argument("--netG", type=str, default="resnet_9blocks", choices=sorted(GENERATORS),
+                   help="generator architecture")
+    g.add_argument("--n_layers_D", type=positive_int, default=3, help="only used if netD==n_layers")
+    g.add_argument("--norm", type=str, default="instance", choices=sorted(NORMS),
+                   help="instance normalization or batch normalization [instance | batch | none]")
+    g.add_argument("--init_type", type=str, default="normal", choices=INIT_TYPES, help="network initialization")
+    g.add_argument("--init_gain", type=float, default=0.02, help="scaling factor for normal, xavier and orthogonal")
+    g.add_argument("--no_dropout", action="store_true", help="no dropout for the generator")
+
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset_mode", type=str, default="unaligned", choices=sorted(DATASETS),
+                   help="unaligned: <phase>A and <phase>B folders; single: one folder (--dataroot itself)")
+    g.add_argument("--direction", type=str, default="AtoB", choices=("AtoB", "BtoA"), help="AtoB or BtoA")
+    g.add_argument("--serial_batches", action="store_true",
+                   help="if true, takes images in order to make batches, otherwise takes them randomly")
+    g.add_argument("--num_threads", default=4, type=non_negative_int, help="# threads (workers) for loading data")
+    g.add_argument("--batch_size", type=positive_int, default=1, help="input batch size")
+    g.add_argument("--load_size", type=positive_int, default=286, help="scale images to this size")
+    g.add_argument("--crop_size", type=positive_int, default=256, help="then crop to this size")
+    g.add_argument("--max_dataset_size", type=positive_int, default=math.inf,
+                   help="maximum number of images per folder; the first ones in sorted order are kept")
+    g.add_argument("--preprocess", type=str, default="resize_and_crop", choices=PREPROCESS_MODES,
+                   help="scaling and cropping of images at load time")
+    g.add_argument("--no_flip", action="store_true", help="if specified, do not flip the images for data augmentation")
+    g.add_argument("--display_winsize", type=positive_int, default=256, help="display window size for visdom and HTML")
+
+    g = p.add_argument_group("loading")
+    g.add_argument("--epoch", type=str, default="latest", help="which epoch to load? set to latest to use latest cached model")
+    g.add_argument("--load_iter", type=non_negative_int, default=0,
+                   help="which iteration to load? if load_iter > 0, loads iter_<load_iter>_* instead of --epoch")
+    g.add_argument("--verbose", action="store_true", help="print network architectures and parameter counts")
+    g.add_argument("--suffix", default="", type=str,
+                   help="customized suffix: opt.name = opt.name + suffix: e.g., {model}_{netG}_size{load_size}")
+    g.add_argument("--use_wandb", action="store_true", help="log losses and images to Weights & Biases")
+    g.add_argument("--wandb_project_name", type=str, default="CycleGAN-and-pix2pix", help="W&B project name")
+
+
+def explicit_flags(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:
+    """The destinations the user set on the command line (as opposed to left at their default)."""
+    probe = argparse.ArgumentParser(add_help=False, allow_abbrev=parser.allow_abbrev)
+    for action in parser._actions:
+        if not action.option_strings or action.dest == "help":
+            continue
+        kwargs: dict[str, Any] = {"dest": action.dest, "default": argparse.SUPPRESS}
+        if action.nargs == 0:
+            kwargs["action"] = "store_const"
+            kwargs["const"] = True
+        probe.add_argument(*action.option_strings, **kwargs)
+    given, _ = probe.parse_known_args(list(argv))
+    return set(vars(given))
+
+
+def finish_options(opt: argparse.Namespace, is_train: bool) -> argparse.Namespace:
+    """Derived fields shared by both phases; mirrors the classic parse() post-processing."""
+    opt.isTrain = is_train
+    if opt.suffix:
+        try:
+            opt.name = opt.name + "_" + opt.suffix.format(**vars(opt))
+        except (KeyError, IndexError, ValueError) as err:
+            raise UserError(f"--suffix {opt.suffix!r} names an unknown option ({err}); "
+                            "use option names in braces, e.g. {netG}_size{load_size}") from err
+    return opt
+
+
+def parse_gpu_ids(text: str) -> list[int]:
+    try:
+        ids = [int(s) for s in text.split(",") if s.strip() != ""]
+    except ValueError as err:
+        raise UserError(f"--gpu_ids {text!r} is not a comma-separated list of integers (use -1 for CPU)") from err
+    return [i for i in ids if i >= 0]
+
+
+def format_options(opt: argparse.Namespace, parser: argparse.ArgumentParser) -> str:
+    """The options in the classic ``<phase>_opt.txt`` layout (non-defaults marked)."""
+    lines = ["----------------- Options ---------------"]
+    for key, value in sorted(vars(opt).items()):
+        default = parser.get_default(key)
+        comment = f"\t[default: {default}]" if value != default else ""
+        lines.append(f"{key:>25}: {str(value):<30}{comment}")
+    lines.append("----------------- End -------------------")
+    return "\n".join(lines)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and math.isinf(value):
+        return None  # max_dataset_size=inf; JSON has no infinity
+    return value
+
+
+def save_options(opt: argparse.Namespace, parser: argparse.ArgumentParser, folder: str | Path) -> Path:
+    """Write ``<phase>_opt.txt`` (classic layout) and ``<phase>_opt.json`` into ``folder``."""
+    folder = Path(folder)
+    phase = "train" if opt.isTrain else "test"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{phase}_opt.txt").write_text(format_options(opt, parser) + "\n")
+        data = {k: _json_value(v) for k, v in sorted(vars(opt).items())}
+        (folder / f"{phase}_opt.json").write_text(json.dumps(data, indent=1) + "\n")
+    except OSError as err:
+        raise UserError(f"cannot write options into {folder}: {err.strerror or err}; "
+                        "check --checkpoints_dir is writable") from err
+    return folder / f"{phase}_opt.json"
+
+
+def load_run_options(folder: str | Path) -> dict[str, Any] | None:
+    """Options of an earlier training run (its ``train_opt.json``), or None if there is none."""
+    path = Path(folder) / "train_opt.json"
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise UserError(f"cannot read {path} ({err}); fix or delete it and pass the architecture flags") from err
+    if data.get("max_dataset_size", 0) is None:
+        data["max_dataset_size"] = math.inf
+    return data
+
+
+def adopt_run_flags(opt: argparse.Namespace, given: set[str], run: dict[str, Any] | None,
+                    flags: Iterable[str], source: str) -> list[str]:
+    """Take ``flags`` from an earlier run where the user did not give them; refuse contradictions.
+
+    Returns the names of the flags taken. A flag the user gave that differs from the run's is a
+    :class:`UserError` naming the flag, instead of the classic "Error(s) in loading state_dict".
+    """
+    taken = []
+    if not run:
+        return taken
+    for flag in flags:
+        if flag not in run:
+            continue
+        if flag in given:
+            if getattr(opt, flag) != run[flag]:
+                raise UserError(f"--{flag} {getattr(opt, flag)} contradicts {source}, which has "
+                                f"{flag}={run[flag]}: drop --{flag} to use the run's value, or check --name")
+        elif getattr(opt, flag) != run[flag]:
+            setattr(opt, flag, run[flag])
+            taken.append(flag)
+    return taken

@@ -1,0 +1,51 @@
+"""Test-time flags (classic names and defaults) and ``parse_test_options(argv)``.
+
+As in the classic code, ``--model test`` defaults to ``--dataset_mode single``, images are not
+flipped, and ``--load_size`` defaults to the crop size so test images are not randomly cropped.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from options.base_options import OneLineParser, add_base_options, explicit_flags, finish_options, positive_int
+
+
+def add_test_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("testing")
+    g.add_argument("--results_dir", type=str, default="./results/", help="saves results here.")
+    g.add_argument("--aspect_ratio", type=float, default=1.0, help="aspect ratio of result images (width / height)")
+    g.add_argument("--phase", type=str, default="test", help="train, val, test, etc: reads <dataroot>/<phase>A, B")
+    g.add_argument("--eval", action="store_true",
+                   help="use eval mode during test time (batch norm with running statistics, no dropout)")
+    g.add_argument("--num_test", type=positive_int, default=50, help="how many test images to run (per domain)")
+    g.add_argument("--model_suffix", type=str, default="", choices=("", "_A", "_B"),
+                   help="--model test loads <epoch>_net_G<model_suffix>.pth: _A is G_AB (A->B), _B is G_BA (B->A)")
+
+
+def build_test_parser(model: str = "test") -> OneLineParser:
+    parser = OneLineParser(prog="test.py", description="Translate images with a trained CycleGAN generator.",
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_base_options(parser)
+    add_test_options(parser)
+    parser.set_defaults(model="test", no_flip=True, load_size=None)
+    if model == "test":
+        parser.set_defaults(dataset_mode="single")
+    else:
+        parser.set_defaults(no_dropout=True)  # as the cycle_gan model sets it in the classic code
+    return parser
+
+
+def parse_test_options(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, set[str], OneLineParser]:
+    """Parse test flags from ``argv``; returns the options, the flags given, and the parser."""
+    argv = list(argv) if argv is not None else sys.argv[1:]
+    # The model decides some defaults, so find it first (as the classic parser does).
+    probe = argparse.ArgumentParser(add_help=False)
+    probe.add_argument("--model", default="test")
+    model = probe.parse_known_args(argv)[0].model
+    parser = build_test_parser(model)
+    opt = parser.parse_args(argv)
+    given = explicit_flags(parser, argv)
+    opt.no_flip = True  # test images are never flipped
+    return finish_options(opt, is_train=False), given, parser

@@ -1,0 +1,88 @@
+"""Training flags (classic names and defaults) and ``parse_train_options(argv)``."""
+from __future__ import annotations
+
+import argparse
+from typing import Sequence
+
+from models.losses import GAN_MODES
+from models.schedulers import LR_POLICIES
+from options.base_options import (OneLineParser, add_base_options, explicit_flags, finish_options,
+                                  non_negative_int, positive_int)
+from util.errors import UserError
+
+
+def add_train_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("display and logging")
+    g.add_argument("--display_freq", type=positive_int, default=400,
+                   help="frequency (in images) of showing training results on screen and in the HTML page")
+    g.add_argument("--display_ncols", type=int, default=4,
+                   help="if positive, display all images in a single visdom web panel with certain number of images per row")
+    g.add_argument("--display_id", type=int, default=1, help="window id of the web display; 0 or less: no visdom")
+    g.add_argument("--display_server", type=str, default="http://localhost", help="visdom server of the web display")
+    g.add_argument("--display_env", type=str, default="main", help='visdom display environment name (default is "main")')
+    g.add_argument("--display_port", type=int, default=8097, help="visdom port of the web display")
+    g.add_argument("--update_html_freq", type=positive_int, default=1000,
+                   help="frequency (in images) of saving training results to html")
+    g.add_argument("--print_freq", type=positive_int, default=100,
+                   help="frequency (in images) of writing training losses to loss_log.txt")
+    g.add_argument("--no_html", action="store_true",
+                   help="do not save intermediate training results to [checkpoints_dir]/[name]/web/")
+
+    g = p.add_argument_group("saving and resuming")
+    g.add_argument("--save_latest_freq", type=positive_int, default=5000,
+                   help="frequency (in images) of saving the latest results")
+    g.add_argument("--save_epoch_freq", type=positive_int, default=5,
+                   help="frequency of saving checkpoints at the end of epochs")
+    g.add_argument("--save_by_iter", action="store_true", help="whether saves model by iteration")
+    g.add_argument("--continue_train", action="store_true",
+                   help="continue training: load the checkpoint of --epoch (default latest) and its training state")
+    g.add_argument("--epoch_count", type=positive_int, default=1,
+                   help="the starting epoch count of a new run; --continue_train takes it from the saved state")
+    g.add_argument("--phase", type=str, default="train", help="train, val, test, etc: reads <dataroot>/<phase>A, B")
+
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--n_epochs", type=non_negative_int, default=100, help="number of epochs with the initial learning rate")
+    g.add_argument("--n_epochs_decay", type=non_negative_int, default=100,
+                   help="number of epochs to linearly decay learning rate to zero")
+    g.add_argument("--beta1", type=float, default=0.5, help="momentum term of adam")
+    g.add_argument("--lr", type=float, default=0.0002, help="initial learning rate for adam")
+    g.add_argument("--gan_mode", type=str, default="lsgan", choices=GAN_MODES,
+                   help="the type of GAN objective. vanilla GAN loss is the cross-entropy objective used in the original GAN paper.")
+    g.add_argument("--pool_size", type=non_negative_int, default=50,
+                   help="the size of image buffer that stores previously generated images")
+    g.add_argument("--lr_policy", type=str, default="linear", choices=LR_POLICIES,
+                   help="learning rate policy. [linear | step | plateau | cosine]")
+    g.add_argument("--lr_decay_iters", type=positive_int, default=50,
+                   help="step policy: multiply by 0.1 every lr_decay_iters epochs")
+    g.add_argument("--lambda_A", type=float, default=10.0, help="weight for cycle loss (A -> B -> A)")
+    g.add_argument("--lambda_B", type=float, default=10.0, help="weight for cycle loss (B -> A -> B)")
+    g.add_argument("--lambda_identity", type=float, default=0.5,
+                   help="use identity mapping. Setting lambda_identity other than 0 has an effect of scaling the "
+                        "weight of the identity mapping loss. For example, if the weight of the identity loss should "
+                        "be 10 times smaller than the weight of the reconstruction loss, please set lambda_identity = 0.1")
+    g.add_argument("--lambda_gp", type=float, default=10.0,
+                   help="weight of the WGAN-GP gradient penalty (only with --gan_mode wgangp)")
+
+
+def build_train_parser() -> OneLineParser:
+    parser = OneLineParser(prog="train.py", description="Train a CycleGAN (A=unmasked <-> B=masked faces).",
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_base_options(parser)
+    add_train_options(parser)
+    parser.set_defaults(no_dropout=True)  # CycleGAN trains without dropout, as in the classic cycle_gan model
+    return parser
+
+
+def parse_train_options(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, set[str], OneLineParser]:
+    """Parse training flags from ``argv``; returns the options, the flags given, and the parser."""
+    parser = build_train_parser()
+    argv = list(argv) if argv is not None else None
+    opt = parser.parse_args(argv)
+    given = explicit_flags(parser, argv if argv is not None else __import__("sys").argv[1:])
+    if opt.model != "cycle_gan":
+        raise UserError(f"--model {opt.model} cannot be trained; train.py trains --model cycle_gan "
+                        "(--model test is for test.py)")
+    if opt.dataset_mode != "unaligned":
+        raise UserError(f"--dataset_mode {opt.dataset_mode} has one domain only; CycleGAN training needs "
+                        "--dataset_mode unaligned (<dataroot>/<phase>A and <phase>B)")
+    return finish_options(opt, is_train=True), given, parser

@@ -1,0 +1,156 @@
+"""Translate images with a trained CycleGAN.
+
+    # both directions of a run: testA -> fake_B (+ rec_A), testB -> fake_A (+ rec_B)
+    python test.py --dataroot datasets/toyfaces --name toy --model cycle_gan
+    # one folder through one generator (_A puts masks on, _B takes them off)
+    python test.py --dataroot my_faces/ --name toy --model test --model_suffix _A --num_test 100000
+
+Architecture flags (--netG, --ngf, --norm, --no_dropout, --input_nc, --output_nc) come from the
+run's ``train_opt.json`` when not given, or, for a checkpoint without one (a classic released model),
+from the checkpoint itself; a flag that contradicts the checkpoint is one clear error.
+
+Writes ``<results_dir>/<name>/<phase>_<epoch>/images/<name>_<label>.png`` (sub-folders of the input
+kept) and an ``index.html`` showing them side by side.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from data import collate_images
+from data.datasets import SingleDataset
+from models.cycle_gan_model import CycleGANModel, select_device
+from models.test_model import TestModel
+from options.base_options import GENERATOR_FLAGS, adopt_run_flags, load_run_options, parse_gpu_ids, save_options
+from options.test_options import parse_test_options
+from util.checkpoint import infer_generator_flags, net_path, safe_load
+from util.errors import UserError, run_cli
+from util.html import HTMLPage
+from util.image_io import save_image, tensor_to_image
+
+DATA_FLAGS = ("crop_size", "preprocess")  # test at the training scale unless told otherwise
+
+
+def checkpoint_label(opt) -> str:
+    return f"iter_{opt.load_iter}" if opt.load_iter > 0 else opt.epoch
+
+
+def generator_files(opt) -> list[str]:
+    return ["G_A", "G_B"] if opt.model == "cycle_gan" else ["G" + opt.model_suffix]
+
+
+def resolve_architecture(opt, given: set[str], run_dir: Path) -> None:
+    """Fill in the flags not given from the run's options or, failing that, the checkpoint."""
+    label = checkpoint_label(opt)
+    first = net_path(run_dir, label, generator_files(opt)[0])
+    if not first.is_file():
+        raise UserError(f"no checkpoint {first}: check --name, --checkpoints_dir, --epoch, --load_iter"
+                        + (" and --model_suffix" if opt.model == "test" else ""))
+    run = load_run_options(run_dir)
+    if run is not None:
+        if opt.model == "test" and opt.model_suffix == "_B":  # G_BA maps B (output_nc) to A (input_nc)
+            run = dict(run, input_nc=run.get("output_nc"), output_nc=run.get("input_nc"))
+        adopt_run_flags(opt, given, run, GENERATOR_FLAGS, f"{run_dir}/train_opt.json")
+        for flag in DATA_FLAGS:
+            if flag not in given and flag in run:
+                setattr(opt, flag, run[flag])
+    else:
+        inferred = infer_generator_flags(safe_load(first)) or {}
+        for flag, value in inferred.items():
+            if flag not in given and value is not None:
+                setattr(opt, flag, value)
+    if opt.load_size is None:
+        opt.load_size = opt.crop_size
+
+
+def results_folder(opt) -> Path:
+    folder = Path(opt.results_dir) / opt.name / f"{opt.phase}_{opt.epoch}"
+    return folder.with_name(folder.name + f"_iter{opt.load_iter}") if opt.load_iter > 0 else folder
+
+
+def output_name(relpath: str, label: str) -> str:
+    rel = Path(relpath)
+    return str(rel.with_name(f"{rel.stem}_{label}.png"))
+
+
+def translate_folder(model, folder: str, direction: str, opt, channels: int, out_dir: Path,
+                     what: str) -> list[tuple[str, list[str], list[str]]]:
+    """Run every image of ``folder`` (up to --num_test) through the model; returns page rows."""
+    dataset = SingleDataset(folder, opt.max_dataset_size, opt.preprocess, opt.load_size, opt.crop_size,
+                            channels, what=what)
+    n = min(len(dataset), opt.num_test)
+    subset = torch.utils.data.Subset(dataset, range(n))
+    loader = DataLoader(subset, batch_size=opt.batch_size, shuffle=False, num_workers=opt.num_threads,
+                        collate_fn=collate_images, pin_memory=torch.cuda.is_available())
+    rows = []
+    for batch in tqdm(loader, desc=f"{what} ({direction})", unit="batch", disable=None, file=sys.stdout):
+        images = batch["image"]
+        groups = [images] if isinstance(images, torch.Tensor) else [im.unsqueeze(0) for im in images]
+        outputs: dict[str, list[torch.Tensor]] = {}
+        for group in groups:
+            for label, tensor in model.translate(group, direction).items():
+                outputs.setdefault(label, []).extend(tensor.cpu())
+        for k, relpath in enumerate(batch["relpath"]):
+            size = batch["size"][k] if opt.preprocess == "none" else None
+            names = []
+            for label, tensors in outputs.items():
+                name = output_name(relpath, label)
+                save_image(tensor_to_image(tensors[k]), out_dir / "images" / name, opt.aspect_ratio, size)
+                names.append(name)
+            rows.append((relpath, [f"images/{nm}" for nm in names], list(outputs)))
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    opt, given, parser = parse_test_options(argv)
+    if not Path(opt.dataroot).is_dir():
+        raise UserError(f"--dataroot {opt.dataroot} does not exist or is not a folder")
+    run_dir = Path(opt.checkpoints_dir) / opt.name
+    resolve_architecture(opt, given, run_dir)
+    opt.gpu_id_list = parse_gpu_ids(opt.gpu_ids)
+    if opt.gpu_id_list and not torch.cuda.is_available():
+        opt.gpu_id_list = []
+    device = select_device(opt.gpu_id_list)
+    label = checkpoint_label(opt)
+
+    if opt.model == "cycle_gan":
+        model = CycleGANModel(opt, device)
+        model.load(run_dir, label, ["G_AB", "G_BA"])
+        a_nc, b_nc = (opt.input_nc, opt.output_nc) if opt.direction == "AtoB" else (opt.output_nc, opt.input_nc)
+        root = Path(opt.dataroot)
+        jobs = [(root / f"{opt.phase}A", "AtoB", a_nc, f"{opt.phase}A"),
+                (root / f"{opt.phase}B", "BtoA", b_nc, f"{opt.phase}B")]
+        if opt.direction == "BtoA":
+            jobs = [(folder, "BtoA" if d == "AtoB" else "AtoB", nc, what) for folder, d, nc, what in jobs]
+    else:
+        model = TestModel(opt, device)
+        model.load(run_dir, label)
+        jobs = [(Path(opt.dataroot), "AtoB", opt.input_nc, "--dataroot")]
+    if opt.eval:
+        model.eval()
+    for folder, _, _, what in jobs:  # every folder is checked before any result is written
+        SingleDataset(str(folder), opt.max_dataset_size, opt.preprocess, opt.crop_size, opt.crop_size, 3, what)
+
+    out_dir = results_folder(opt)
+    save_options(opt, parser, run_dir)
+    page = HTMLPage(out_dir, f"Experiment = {opt.name}, Phase = {opt.phase}, Epoch = {opt.epoch}")
+    total = 0
+    for folder, direction, channels, what in jobs:
+        rows = translate_folder(model, str(folder), direction, opt, channels, out_dir, what)
+        for relpath, images, labels in rows:
+            page.add_header(relpath)
+            page.add_images(images, labels, width=opt.display_winsize)
+        total += len(rows)
+    page.save()
+    print(f"test.py: translated {total} images with {net_path(run_dir, label, generator_files(opt)[0]).name}"
+          f"{' and its partner' if opt.model == 'cycle_gan' else ''}; results in {out_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main, None, "test.py"))

@@ -1,0 +1,171 @@
+"""Train a CycleGAN: domain A (unmasked faces) <-> domain B (masked faces).
+
+    python train.py --dataroot datasets/toyfaces --name toy --display_id 0 ...
+
+Takes the classic pytorch-CycleGAN-and-pix2pix flags. Everything is checked and set up before the
+loop (so a bad flag or folder fails before anything is written), then one loop trains, reports and
+saves on its own intervals. ``--continue_train`` restores weights, optimizers, schedulers, image
+pools and counters from ``<checkpoints_dir>/<name>/<epoch>_*`` and carries on from there.
+"""
+from __future__ import annotations
+
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from data import train_loader
+from models.cycle_gan_model import CycleGANModel, select_device
+from options.base_options import (DISCRIMINATOR_FLAGS, GENERATOR_FLAGS, adopt_run_flags, load_run_options,
+                                  parse_gpu_ids, save_options)
+from options.train_options import parse_train_options
+from util.checkpoint import net_path, state_path
+from util.errors import UserError, run_cli
+from util.visualizer import TrainingRecorder
+
+
+def check_options(opt) -> None:
+    """Contradictions the parser cannot see on its own."""
+    if opt.preprocess in ("resize_and_crop", "scale_width_and_crop") and opt.crop_size > opt.load_size:
+        raise UserError(f"--crop_size {opt.crop_size} is larger than --load_size {opt.load_size}: "
+                        "the crop must fit inside the resized image")
+    if opt.n_epochs + opt.n_epochs_decay < 1:
+        raise UserError("--n_epochs plus --n_epochs_decay must be at least 1")
+    if opt.lr <= 0:
+        raise UserError(f"--lr {opt.lr} must be positive")
+    if opt.netG.startswith("unet") and opt.preprocess == "none":
+        raise UserError(f"--netG {opt.netG} needs image sides divisible by {opt.netG[5:]}; "
+                        "use a cropping --preprocess instead of none")
+
+
+def resume_point(opt, run_dir: Path, given: set[str]) -> str | None:
+    """The checkpoint label to resume from, or None for a new run; adopts the run's architecture."""
+    label = f"iter_{opt.load_iter}" if opt.load_iter > 0 else opt.epoch
+    if not opt.continue_train:
+        if any(run_dir.glob("*_net_G_A.pth")):
+            raise UserError(f"{run_dir} already holds checkpoints of a run named {opt.name!r}: pass "
+                            "--continue_train to resume it, or choose another --name")
+        return None
+    if not net_path(run_dir, label, "G_A").is_file():
+        raise UserError(f"--continue_train: no checkpoint {net_path(run_dir, label, 'G_A')}; "
+                        "check --name, --checkpoints_dir, --epoch and --load_iter")
+    run = load_run_options(run_dir)
+    adopt_run_flags(opt, given, run, GENERATOR_FLAGS + DISCRIMINATOR_FLAGS, f"{run_dir}/train_opt.json")
+    if run and "seed" not in given and run.get("seed") is not None:
+        opt.seed = run["seed"]
+    return label
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def crossed(total: int, step: int, freq: int) -> bool:
+    """Whether the counter passed a multiple of ``freq`` in its last increment of ``step``."""
+    return total // freq > (total - step) // freq
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    opt, given, parser = parse_train_options(argv)
+    check_options(opt)
+    run_dir = Path(opt.checkpoints_dir) / opt.name
+    resume_label = resume_point(opt, run_dir, given)
+    if opt.seed is None:
+        opt.seed = random.SystemRandom().randrange(2**31)
+    seed_everything(opt.seed)
+    loader, sampler = train_loader(opt)  # checks the data folders before anything is written
+    opt.gpu_id_list = parse_gpu_ids(opt.gpu_ids)
+    if opt.gpu_id_list and not torch.cuda.is_available():
+        print(f"train.py: no CUDA device found; --gpu_ids {opt.gpu_ids} ignored, training on the CPU")
+        opt.gpu_id_list = []
+    device = select_device(opt.gpu_id_list)
+
+    model = CycleGANModel(opt, device)
+    first_epoch, skip, total_iters = opt.epoch_count, 0, 0
+    if resume_label is not None:
+        model.load(run_dir, resume_label)
+        if state_path(run_dir, resume_label).is_file():
+            state = model.load_training_state(run_dir, resume_label)
+            total_iters = state["total_iters"]
+            first_epoch = state["epoch"] + 1 if state["epoch_done"] else state["epoch"]
+            skip = 0 if state["epoch_done"] else state["epoch_iter"]
+        else:  # weights from the classic code base: no optimizer state, counters from --epoch_count
+            print(f"train.py: {state_path(run_dir, resume_label).name} not found; weights loaded, "
+                  f"optimizers start fresh at epoch {opt.epoch_count}")
+    last_epoch = opt.n_epochs + opt.n_epochs_decay
+    if first_epoch > last_epoch:
+        raise UserError(f"the run already finished epoch {first_epoch - 1} of {last_epoch}: raise "
+                        "--n_epochs or --n_epochs_decay to train longer")
+
+    save_options(opt, parser, run_dir)
+    recorder = TrainingRecorder(opt, run_dir)
+    if opt.verbose:
+        for name, net in model.nets.items():
+            print(f"[{name}] {sum(p.numel() for p in net.parameters()) / 1e6:.3f} M parameters\n{net}")
+    n_samples = len(loader.dataset)
+    print(f"train.py: {len(loader.dataset.A_paths)} A and {len(loader.dataset.B_paths)} B images, "
+          f"{n_samples} samples per epoch, epochs {first_epoch}..{last_epoch}, device {device}, "
+          f"seed {opt.seed}, checkpoints in {run_dir}")
+
+    def save(label: str, epoch: int, epoch_iter: int, done: bool) -> None:
+        model.save(run_dir, label, {"epoch": epoch, "epoch_iter": epoch_iter, "epoch_done": done,
+                                    "total_iters": total_iters, "seed": opt.seed, "options": _plain(vars(opt))})
+
+    for epoch in range(first_epoch, last_epoch + 1):
+        sampler.set_epoch(epoch, start=skip)
+        epoch_iter, skip = skip, 0
+        g_losses, html_done = [], False
+        bar = tqdm(loader, desc=f"epoch {epoch}/{last_epoch}", unit="batch", dynamic_ncols=True,
+                   mininterval=1.0, file=sys.stdout, disable=None)
+        t_data_start = time.time()
+        for batch in bar:
+            t_start = time.time()
+            model.set_input(batch)
+            losses = model.optimize_parameters()
+            n = batch["A"].size(0)
+            total_iters, epoch_iter = total_iters + n, epoch_iter + n
+            g_losses.append(losses["G_A"] + losses["G_B"] + losses["cycle_A"] + losses["cycle_B"]
+                            + losses["idt_A"] + losses["idt_B"])
+            bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
+
+            if crossed(total_iters, n, opt.print_freq):
+                t_comp = (time.time() - t_start) / n
+                t_data = (t_start - t_data_start) / n
+                recorder.losses(epoch, epoch_iter, total_iters, epoch - 1 + epoch_iter / n_samples,
+                                t_comp, t_data, losses, model.current_lr())
+            if crossed(total_iters, n, opt.display_freq):
+                to_html = crossed(total_iters, n, opt.update_html_freq) or not html_done
+                recorder.images(epoch, total_iters, model.visuals(), to_html)
+                html_done = html_done or to_html
+            if crossed(total_iters, n, opt.save_latest_freq):
+                save(f"iter_{total_iters}" if opt.save_by_iter else "latest", epoch, epoch_iter, done=False)
+            t_data_start = time.time()
+        bar.close()
+
+        if not html_done:
+            recorder.images(epoch, total_iters, model.visuals(), to_html=True)
+        lr = model.update_learning_rate(float(np.mean(g_losses)) if g_losses else None)
+        save("latest", epoch, epoch_iter, done=True)
+        if epoch % opt.save_epoch_freq == 0 or epoch == last_epoch:
+            save(str(epoch), epoch, epoch_iter, done=True)
+        print(f"end of epoch {epoch}/{last_epoch}: {epoch_iter} images, mean G loss "
+              f"{np.mean(g_losses) if g_losses else float('nan'):.3f}, learning rate now {lr:.7f}")
+    recorder.close()
+    print(f"train.py: done; checkpoints in {run_dir}")
+    return 0
+
+
+def _plain(options: dict) -> dict:
+    """Options as weights-only-loadable plain data."""
+    return {k: v for k, v in options.items() if isinstance(v, (str, int, float, bool, type(None), list))}
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main, None, "train.py"))

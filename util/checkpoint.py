@@ -1,0 +1,178 @@
+"""Reading and writing checkpoints: atomic, weights-only, and compatible with the classic files.
+
+File names follow the classic code base so that its checkpoints (and its released pretrained models)
+load here and ours load there: ``<label>_net_<NAME>.pth`` holds one network's state dict, where
+``<label>`` is ``latest``, an epoch number or ``iter_<n>``, and ``NAME`` is ``G_A`` (our ``G_AB``),
+``G_B`` (``G_BA``), ``D_A`` or ``D_B``. Everything needed to continue a run (optimizers, schedulers,
+counters, options, image pools) goes into one more file, ``<label>_train_state.pth``.
+
+Saves write a temporary file in the same folder and ``os.replace`` it over the target, so a crash
+never leaves half a checkpoint. Loads use ``torch.load(weights_only=True)``, which refuses pickles
+that would run code.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from util.errors import UserError
+
+NORM_STAT_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
+
+
+def net_path(checkpoint_dir: str | Path, label: str, classic_name: str) -> Path:
+    return Path(checkpoint_dir) / f"{label}_net_{classic_name}.pth"
+
+
+def state_path(checkpoint_dir: str | Path, label: str) -> Path:
+    return Path(checkpoint_dir) / f"{label}_train_state.pth"
+
+
+def atomic_save(obj: Any, path: str | Path) -> None:
+    """``torch.save`` to a temporary file next to ``path``, fsync it, then rename it over ``path``."""
+    path = Path(path)
+    tmp_name = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_name, path)
+        tmp_name = None
+    except OSError as err:
+        raise UserError(f"could not write {path}: {err.strerror or err}; "
+                        "the previous file (if any) is unchanged: free space or fix permissions") from err
+    finally:
+        if tmp_name is not None and os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+
+
+def safe_load(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
+    """Load a checkpoint with ``weights_only=True``; any failure is a one-line :class:`UserError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint {path} not found: check --name, --checkpoints_dir and --epoch")
+    try:
+        obj = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise UserError(f"refused to load {path}: it holds Python objects beyond tensors and plain "
+                        "data, which could run code; only weights-only checkpoints are loaded") from err
+    except (RuntimeError, EOFError, ValueError, OSError) as err:
+        raise UserError(f"cannot read checkpoint {path} ({one_line_reason(err)}): "
+                        "the file is damaged or not a PyTorch checkpoint") from err
+    if isinstance(obj, Mapping) and hasattr(obj, "_metadata"):
+        obj = dict(obj)  # drop the version metadata older PyTorch versions attached
+    return obj
+
+
+def one_line_reason(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0][:200] if text else type(err).__name__
+
+
+def clean_state_dict(state: Mapping[str, torch.Tensor], net: nn.Module) -> dict[str, torch.Tensor]:
+    """Adapt a state dict from another code base or PyTorch version to ``net``.
+
+    Removes a ``module.`` prefix left by DataParallel/DDP, and the running statistics that
+    InstanceNorm layers carried under PyTorch < 0.4 (the classic released models have them).
+    """
+    state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+    expected = net.state_dict()
+    instance_norms = {name for name, m in net.named_modules() if isinstance(m, nn.InstanceNorm2d)}
+    for key in list(state):
+        prefix, _, leaf = key.rpartition(".")
+        if key not in expected and leaf in NORM_STAT_SUFFIXES and prefix in instance_norms:
+            del state[key]
+    return state
+
+
+def load_network(net: nn.Module, path: str | Path, describe_flags: str) -> None:
+    """Load weights into ``net``; a mismatch is one line naming the flags that differ.
+
+    ``describe_flags`` spells out the architecture the run asked for (e.g. "--netG resnet_9blocks
+    --ngf 64 --norm instance"), for the message.
+    """
+    state = safe_load(path)
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise UserError(f"{path} is not a network state dict (expected a file like latest_net_G_A.pth)")
+    state = clean_state_dict(state, net)
+    problem = state_dict_mismatch(net.state_dict(), state)
+    if problem:
+        found = describe_generator(state)
+        hint = f"it was trained with {found}" if found else "it belongs to another architecture"
+        raise UserError(f"{path} does not fit {describe_flags}: {hint} ({problem}); "
+                        "pass the checkpoint's flags, or drop yours so they come from train_opt.json")
+    net.load_state_dict(state)
+
+
+def state_dict_mismatch(expected: Mapping[str, torch.Tensor], found: Mapping[str, torch.Tensor]) -> str:
+    """The first difference between two state dicts in key set or tensor shape, or ''."""
+    missing = [k for k in expected if k not in found]
+    extra = [k for k in found if k not in expected]
+    if missing:
+        return f"missing key {missing[0]}" + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
+    if extra:
+        return f"unexpected key {extra[0]}" + (f" and {len(extra) - 1} more" if len(extra) > 1 else "")
+    for key, tensor in expected.items():
+        if tuple(found[key].shape) != tuple(tensor.shape):
+            return f"{key} has shape {tuple(found[key].shape)}, expected {tuple(tensor.shape)}"
+    return ""
+
+
+def infer_generator_flags(state: Mapping[str, torch.Tensor]) -> dict[str, Any] | None:
+    """Read the generator flags a classic-layout state dict was built with, or None.
+
+    Lets ``test.py`` load a checkpoint that has no ``train_opt.json`` beside it (a classic released
+    model, say) without the user having to know ``--netG``, ``--ngf``, ``--norm`` or ``--no_dropout``.
+    U-Net dropout leaves no trace in the weights and is not inferred.
+    """
+    state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+    has_stats = any(k.endswith("running_mean") for k in state)
+    first = state.get("model.1.weight")
+    if first is not None and first.dim() == 4 and first.shape[-1] == 7:
+        blocks = {m.group(1) for k in state if (m := re.match(r"model\.(\d+)\.conv_block\.", k))}
+        convs = sorted(int(m.group(1)) for k in state if (m := re.match(r"model\.(\d+)\.weight$", k)))
+        last = state[f"model.{convs[-1]}.weight"]
+        return {
+            "netG": f"resnet_{len(blocks)}blocks",
+            "ngf": int(first.shape[0]),
+            "input_nc": int(first.shape[1]),
+            "output_nc": int(last.shape[0]),
+            "norm": "batch" if has_stats else ("instance" if "model.1.bias" in state else "none"),
+            "no_dropout": not any(".conv_block.6." in k for k in state),
+        }
+    first = state.get("model.model.0.weight")
+    if first is not None and first.dim() == 4:
+        depth = max(k.split(".").count("model") for k in state) - 1
+        out = state.get("model.model.3.weight")
+        return {
+            "netG": f"unet_{2 ** depth}",
+            "ngf": int(first.shape[0]),
+            "input_nc": int(first.shape[1]),
+            "output_nc": int(out.shape[1]) if out is not None else None,
+            "norm": "batch" if has_stats else ("instance" if "model.model.1.model.1.bias" in state else "none"),
+        }
+    return None
+
+
+def describe_generator(state: Mapping[str, torch.Tensor]) -> str:
+    flags = infer_generator_flags(state)
+    if not flags:
+        return ""
+    parts = [f"--netG {flags['netG']}", f"--ngf {flags['ngf']}", f"--norm {flags['norm']}"]
+    if flags.get("input_nc") not in (None, 3):
+        parts.append(f"--input_nc {flags['input_nc']}")
+    if flags.get("output_nc") not in (None, 3):
+        parts.append(f"--output_nc {flags['output_nc']}")
+    if "no_dropout" in flags:
+        parts.append("--no_dropout" if flags["no_dropout"] else "(dropout on)")
+    return " ".join(parts)
