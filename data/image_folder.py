@@ -28,8 +28,13 @@ def is_image_file(name: str) -> bool:
 
 def find_images(root: str | Path, max_dataset_size: float = float("inf")) -> list[str]:
     """All image paths under ``root`` (recursively), sorted, at most ``max_dataset_size``."""
-    paths = []
+    paths, seen = [], set()
     for folder, dirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:  # a symbolic link back up the tree would otherwise loop
+            dirs.clear()
+            continue
+        seen.add(real)
         dirs.sort()
         paths.extend(os.path.join(folder, f) for f in files if is_image_file(f) and not f.startswith("."))
     paths.sort()
@@ -44,8 +49,9 @@ def _to_8bit(img: Image.Image) -> Image.Image:
     if img.mode == "F":
         lo, hi = float(arr.min()), float(arr.max())
         arr = (arr - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(arr)
-    else:
-        arr = arr.astype(np.float64) / (65535.0 if arr.max() > 255 else 255.0) * 255.0
+    else:  # I;16 is 16-bit by definition; plain 32-bit I holds 16-bit PNGs on some Pillow versions
+        full_scale = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        arr = arr.astype(np.float64) / full_scale * 255.0
     return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), mode="L")
 
 
@@ -62,6 +68,14 @@ def load_image(path: str | Path, grayscale: bool = False) -> Image.Image:
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         raise ImageReadError(f"cannot read image {path} ({err.__class__.__name__}: {str(err)[:120]}); "
                              "remove or replace the file") from err
+    try:
+        return _plain_mode(img, grayscale)
+    except (ValueError, OSError) as err:
+        raise ImageReadError(f"cannot convert image {path} (mode {img.mode}) to "
+                             f"{'grayscale' if grayscale else 'RGB'} ({err}); re-save it as RGB PNG or JPEG") from err
+
+
+def _plain_mode(img: Image.Image, grayscale: bool) -> Image.Image:
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         img = _to_8bit(img)
     if img.mode == "P":

@@ -242,9 +242,15 @@ class CycleGANModel:
                                 f"{state['options'].get('lr_policy')}: keep the run's policy to resume it")
             self.scheduler_G.load_state_dict(state["scheduler_G"])
             self.scheduler_D.load_state_dict(state["scheduler_D"])
-            # Last, so the optimizers' current learning rate is the saved one, not a fresh scheduler's.
             self.optimizer_G.load_state_dict(state["optimizer_G"])
             self.optimizer_D.load_state_dict(state["optimizer_D"])
+            # The rate follows this run's schedule flags, so a run extended with a larger
+            # --n_epochs_decay continues on the new line instead of the saved (shorter) one.
+            for optimizer, scheduler in ((self.optimizer_G, self.scheduler_G), (self.optimizer_D, self.scheduler_D)):
+                if isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR):
+                    for group, base, fn in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
+                        group["lr"] = base * fn(scheduler.last_epoch)
+                    scheduler._last_lr = [g["lr"] for g in optimizer.param_groups]
             self.pool_fake_A.load_state_dict(state["pool_fake_A"], self.device)
             self.pool_fake_B.load_state_dict(state["pool_fake_B"], self.device)
         except (KeyError, ValueError, RuntimeError) as err:

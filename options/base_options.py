@@ -126,7 +126,7 @@ def finish_options(opt: argparse.Namespace, is_train: bool) -> argparse.Namespac
     if opt.suffix:
         try:
             opt.name = opt.name + "_" + opt.suffix.format(**vars(opt))
-        except (KeyError, IndexError, ValueError) as err:
+        except (KeyError, IndexError, ValueError, AttributeError, TypeError) as err:
             raise UserError(f"--suffix {opt.suffix!r} names an unknown option ({err}); "
                             "use option names in braces, e.g. {netG}_size{load_size}") from err
     return opt

@@ -148,7 +148,8 @@ def infer_generator_flags(state: Mapping[str, torch.Tensor]) -> dict[str, Any] |
             "input_nc": int(first.shape[1]),
             "output_nc": int(last.shape[0]),
             "norm": "batch" if has_stats else ("instance" if "model.1.bias" in state else "none"),
-            "no_dropout": not any(".conv_block.6." in k for k in state),
+            # Dropout shifts each block's second conv from index 5 to 6 (index 6 is otherwise a norm).
+            "no_dropout": not any(k.endswith(".conv_block.6.weight") and v.dim() == 4 for k, v in state.items()),
         }
     first = state.get("model.model.0.weight")
     if first is not None and first.dim() == 4:

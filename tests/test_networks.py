@@ -1,0 +1,186 @@
+"""Networks: classic state-dict layout, receptive field, shapes, initialisation, flag inference.
+
+The layout reference ``tests/data/classic_state_dict_layout.json`` was recorded from the classic
+code base's ``models/networks.py`` (see ``tests/data/README.md``). That recording is of a 2018
+version whose InstanceNorm still tracked running statistics and which could not build
+``--norm none``; the current classic code drops those statistics (and deletes them when loading
+old files), and builds ``none`` as batch-norm's layout without the norm layers. The expectations
+below derive both from the recording.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from models.networks import (DISCRIMINATORS, GENERATORS, NORMS, define_D, define_G, init_weights,
+                             receptive_field)
+from util.checkpoint import clean_state_dict, infer_generator_flags, load_network
+from util.errors import UserError
+
+LAYOUT = json.loads((Path(__file__).parent / "data" / "classic_state_dict_layout.json").read_text())
+STATS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+def layout(net: nn.Module) -> list[tuple[str, tuple[int, ...]]]:
+    return [(k, tuple(v.shape)) for k, v in net.state_dict().items()]
+
+
+def recorded(entry: dict, norm: str) -> list[tuple[str, tuple[int, ...]]]:
+    """The classic layout for ``norm``, derived from a recorded instance- or batch-norm entry."""
+    items = [(k, tuple(shape)) for k, shape, _ in entry["state_dict"]]
+    if norm == "instance":  # modern InstanceNorm2d(track_running_stats=False) has no buffers
+        return [(k, s) for k, s in items if k.rsplit(".", 1)[1] not in STATS]
+    if norm == "none":  # the batch layout minus every batch-norm layer (Identity has no keys)
+        norm_layers = {k.rsplit(".", 1)[0] for k, _ in items if k.endswith("running_mean")}
+        return [(k, s) for k, s in items if k.rsplit(".", 1)[0] not in norm_layers]
+    return items
+
+
+def find(entries: list[dict], **match) -> dict:
+    hits = [e for e in entries if all(e[k] == v for k, v in match.items())]
+    assert len(hits) == 1, match
+    return hits[0]
+
+
+@pytest.mark.parametrize("netG", sorted(GENERATORS))
+@pytest.mark.parametrize("norm", sorted(NORMS))
+@pytest.mark.parametrize("dropout", [False, True])
+def test_generator_state_dict_matches_classic_layout(netG, norm, dropout):
+    source_norm = "batch" if norm == "none" else norm
+    entry = find(LAYOUT["generators"], netG=netG, norm=source_norm, use_dropout=dropout, ngf=64, input_nc=3)
+    net = define_G(netG, 3, 3, ngf=64, norm=norm, use_dropout=dropout)
+    assert layout(net) == recorded(entry, norm)
+
+
+def test_generator_layout_with_other_channels_and_width():
+    entry = find(LAYOUT["generators"], netG="resnet_9blocks", ngf=32, input_nc=1)
+    net = define_G("resnet_9blocks", entry["input_nc"], entry["output_nc"], ngf=32, norm="instance")
+    assert layout(net) == recorded(entry, "instance")
+
+
+@pytest.mark.parametrize("netD,n_layers", [("basic", 3), ("n_layers", 3), ("n_layers", 4), ("n_layers", 5), ("pixel", 3)])
+@pytest.mark.parametrize("norm", sorted(NORMS))
+def test_discriminator_state_dict_matches_classic_layout(netD, n_layers, norm):
+    source_norm = "batch" if norm == "none" else norm
+    match = dict(netD=netD, norm=source_norm, ndf=64, input_nc=3)
+    if netD == "n_layers":
+        match["n_layers_D"] = n_layers
+    candidates = [e for e in LAYOUT["discriminators"] if all(e[k] == v for k, v in match.items())]
+    entry = candidates[0]
+    net = define_D(netD, 3, ndf=64, n_layers_D=n_layers, norm=norm)
+    assert layout(net) == recorded(entry, norm)
+
+
+def test_classic_instance_norm_checkpoint_with_running_stats_loads(tmp_path):
+    """Files saved by old PyTorch carry InstanceNorm statistics; they load (as the classic code does)."""
+    net = define_G("resnet_6blocks", 3, 3, ngf=8, norm="instance")
+    state = dict(net.state_dict())
+    state["model.2.running_mean"] = torch.zeros(8)
+    state["model.2.running_var"] = torch.ones(8)
+    state = {f"module.{k}": v for k, v in state.items()}  # saved from a DataParallel wrapper
+    torch.save(state, tmp_path / "old.pth")
+    other = define_G("resnet_6blocks", 3, 3, ngf=8, norm="instance")
+    load_network(other, tmp_path / "old.pth", "--netG resnet_6blocks")
+    for k, v in net.state_dict().items():
+        assert torch.equal(other.state_dict()[k], v)
+    assert "model.2.running_mean" not in clean_state_dict(state, other)
+
+
+def _empirical_field(net: nn.Module, size: int = 160) -> tuple[int, int]:
+    """Rows and columns of the input that influence the centre output unit (by back-propagation)."""
+    x = torch.randn(1, 3, size, size, requires_grad=True)
+    out = net(x)
+    h, w = out.shape[-2:]
+    out[0, 0, h // 2, w // 2].backward()
+    touched = x.grad.abs().sum(dim=(0, 1)) > 0
+    rows, cols = touched.any(dim=1).nonzero(), touched.any(dim=0).nonzero()
+    return int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)
+
+
+def test_basic_discriminator_sees_exactly_70x70_patches():
+    # Without a norm layer, each output depends only on its own patch (instance norm would mix in
+    # image-wide statistics).
+    torch.manual_seed(0)
+    net = define_D("basic", 3, ndf=8, norm="none")
+    assert _empirical_field(net) == (70, 70)
+    assert receptive_field(net) == 70
+
+
+@pytest.mark.parametrize("n_layers", [1, 2, 4])
+def test_receptive_field_formula_matches_backpropagation(n_layers):
+    torch.manual_seed(0)
+    net = define_D("n_layers", 3, ndf=4, n_layers_D=n_layers, norm="none")
+    rows, cols = _empirical_field(net, size=256)
+    assert rows == cols == receptive_field(net)
+
+
+def test_pixel_discriminator_sees_one_pixel():
+    net = define_D("pixel", 3, ndf=4, norm="none")
+    assert _empirical_field(net, size=16) == (1, 1)
+
+
+@pytest.mark.parametrize("netG,size", [("resnet_9blocks", 36), ("resnet_6blocks", 20), ("unet_128", 128), ("unet_256", 256)])
+def test_generators_keep_image_shape_and_range(netG, size):
+    net = define_G(netG, 3, 1, ngf=4, norm="batch")
+    out = net(torch.randn(2, 3, size, size))
+    assert out.shape == (2, 1, size, size)
+    assert out.abs().max() <= 1.0  # tanh output
+
+
+@pytest.mark.parametrize("netD", sorted(DISCRIMINATORS))
+def test_discriminators_give_a_grid_of_logits(netD):
+    out = define_D(netD, 3, ndf=4)(torch.randn(2, 3, 64, 64))
+    expected = {"basic": (2, 1, 6, 6), "n_layers": (2, 1, 6, 6), "pixel": (2, 1, 64, 64)}[netD]
+    assert out.shape == expected
+
+
+@pytest.mark.parametrize("init_type", ["normal", "xavier", "kaiming", "orthogonal"])
+def test_init_types(init_type):
+    torch.manual_seed(0)
+    net = define_D("basic", 3, ndf=16, norm="batch", init_type=init_type, init_gain=0.02)
+    convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
+    for conv in convs:
+        if conv.bias is not None:
+            assert torch.count_nonzero(conv.bias) == 0
+    weight = convs[2].weight  # 32 -> 64 channels, 4x4
+    fan_in = weight[0].numel()
+    if init_type == "normal":
+        assert weight.std().item() == pytest.approx(0.02, rel=0.1)
+    elif init_type == "kaiming":
+        assert weight.std().item() == pytest.approx((2.0 / fan_in) ** 0.5, rel=0.1)
+    elif init_type == "xavier":
+        fan_out = weight.shape[0] * weight[0, 0].numel()
+        assert weight.std().item() == pytest.approx(0.02 * (2.0 / (fan_in + fan_out)) ** 0.5, rel=0.1)
+    else:
+        flat = weight.flatten(1)  # rows orthogonal, scaled by the gain
+        gram = flat @ flat.T / 0.02**2
+        assert torch.allclose(gram, torch.eye(flat.shape[0]), atol=1e-4)
+    bn = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)][0]
+    assert bn.weight.mean().item() == pytest.approx(1.0, abs=0.02)
+    assert torch.count_nonzero(bn.bias) == 0
+
+
+def test_init_weights_rejects_unknown_type():
+    with pytest.raises(ValueError):
+        init_weights(nn.Conv2d(1, 1, 1), "uniform")
+
+
+@pytest.mark.parametrize("netG", sorted(GENERATORS))
+@pytest.mark.parametrize("norm", sorted(NORMS))
+@pytest.mark.parametrize("dropout", [False, True])
+def test_generator_flags_are_inferred_from_weights(netG, norm, dropout):
+    net = define_G(netG, 3, 1, ngf=8, norm=norm, use_dropout=dropout)
+    flags = infer_generator_flags(net.state_dict())
+    assert (flags["netG"], flags["ngf"], flags["norm"], flags["input_nc"], flags["output_nc"]) == (netG, 8, norm, 3, 1)
+    if netG.startswith("resnet"):  # U-Net dropout has no parameters, so it leaves no trace
+        assert flags["no_dropout"] is (not dropout)
+
+
+def test_loading_another_architecture_names_the_difference(tmp_path):
+    torch.save(define_G("resnet_6blocks", 3, 3, ngf=8).state_dict(), tmp_path / "g.pth")
+    with pytest.raises(UserError, match=r"resnet_6blocks --ngf 8"):
+        load_network(define_G("resnet_9blocks", 3, 3, ngf=8), tmp_path / "g.pth", "--netG resnet_9blocks --ngf 8")
