@@ -78,13 +78,10 @@ def output_name(relpath: str, label: str) -> str:
     return str(rel.with_name(f"{rel.stem}_{label}.png"))
 
 
-def translate_folder(model, folder: str, direction: str, opt, channels: int, out_dir: Path,
+def translate_folder(model, dataset: SingleDataset, direction: str, opt, out_dir: Path,
                      what: str) -> list[tuple[str, list[str], list[str]]]:
-    """Run every image of ``folder`` (up to --num_test) through the model; returns page rows."""
-    dataset = SingleDataset(folder, opt.max_dataset_size, opt.preprocess, opt.load_size, opt.crop_size,
-                            channels, what=what)
-    n = min(len(dataset), opt.num_test)
-    subset = torch.utils.data.Subset(dataset, range(n))
+    """Run every image of ``dataset`` (up to --num_test) through the model; returns page rows."""
+    subset = torch.utils.data.Subset(dataset, range(min(len(dataset), opt.num_test)))
     loader = DataLoader(subset, batch_size=opt.batch_size, shuffle=False, num_workers=opt.num_threads,
                         collate_fn=collate_images, pin_memory=torch.cuda.is_available())
     rows = []
@@ -133,15 +130,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         jobs = [(Path(opt.dataroot), "AtoB", opt.input_nc, "--dataroot")]
     if opt.eval:
         model.eval()
-    for folder, _, _, what in jobs:  # every folder is checked before any result is written
-        SingleDataset(str(folder), opt.max_dataset_size, opt.preprocess, opt.crop_size, opt.crop_size, 3, what)
+    # Every folder is scanned (and checked) before any result is written.
+    datasets = [SingleDataset(str(folder), opt.max_dataset_size, opt.preprocess, opt.load_size, opt.crop_size,
+                              channels, what=what) for folder, _, channels, what in jobs]
 
     out_dir = results_folder(opt)
     save_options(opt, parser, run_dir)
     page = HTMLPage(out_dir, f"Experiment = {opt.name}, Phase = {opt.phase}, Epoch = {opt.epoch}")
     total = 0
-    for folder, direction, channels, what in jobs:
-        rows = translate_folder(model, str(folder), direction, opt, channels, out_dir, what)
+    for dataset, (_, direction, _, what) in zip(datasets, jobs):
+        rows = translate_folder(model, dataset, direction, opt, out_dir, what)
         for relpath, images, labels in rows:
             page.add_header(relpath)
             page.add_images(images, labels, width=opt.display_winsize)

@@ -15,6 +15,7 @@ from data import UnalignedSampler, collate_images, train_loader
 from data.datasets import SingleDataset, UnalignedDataset
 from data.image_folder import IMG_EXTENSIONS, ImageReadError, find_images, load_image
 from data.transforms import PREPROCESS_MODES, crop, get_transform, to_tensor
+from conftest import write_images
 from util.errors import UserError
 
 BICUBIC = Image.Resampling.BICUBIC
@@ -509,14 +510,7 @@ def test_sampler_length_is_the_larger_folder():
 # ----------------------------------------------------------------------------- datasets and loader
 
 def _write_folder(folder: Path, count: int, seed: int, size=(40, 36)) -> list[str]:
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    paths = []
-    for i in range(count):
-        path = folder / f"{i:02d}.png"
-        Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(path)
-        paths.append(str(path))
-    return paths
+    return [str(p) for p in write_images(folder, count, size=size, seed=seed)]
 
 
 @pytest.fixture
@@ -547,11 +541,11 @@ def test_unaligned_dataset_length_and_items(unaligned_root):
     assert len(ds) == 5
     item = ds[(4, 2, 99)]
     assert set(item) == {"A", "B", "A_paths", "B_paths"}
-    assert item["A_paths"] == str(unaligned_root / "trainA" / "04.png")
-    assert item["B_paths"] == str(unaligned_root / "trainB" / "02.png")
+    assert item["A_paths"] == str(unaligned_root / "trainA" / "004.png")
+    assert item["B_paths"] == str(unaligned_root / "trainB" / "002.png")
     assert tuple(item["A"].shape) == (3, 32, 32) and tuple(item["B"].shape) == (3, 32, 32)
     plain = ds[6]  # a plain index wraps round both folders
-    assert plain["A_paths"].endswith("01.png") and plain["B_paths"].endswith("00.png")
+    assert plain["A_paths"].endswith("001.png") and plain["B_paths"].endswith("000.png")
 
 
 def test_unaligned_dataset_same_index_gives_the_same_sample(unaligned_root):
@@ -637,7 +631,7 @@ def test_single_dataset_items(tmp_path):
     ds = SingleDataset(str(root), float("inf"), "resize_and_crop", 32, 32, channels=3)
     assert len(ds) == 2
     item = ds[1]
-    assert item["relpath"] == os.path.join("sub", "01.png")
+    assert item["relpath"] == os.path.join("sub", "001.png")
     assert tuple(item["size"]) == (37, 23)
     assert tuple(item["image"].shape) == (3, 32, 32)
     with pytest.raises(UserError):

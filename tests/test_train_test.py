@@ -18,6 +18,8 @@ import train as train_script
 from conftest import ROOT, write_images
 from util.errors import run_cli
 
+pytestmark = pytest.mark.slow
+
 SMALL = ["--load_size", "36", "--crop_size", "32", "--ngf", "8", "--ndf", "8", "--netG", "resnet_6blocks",
          "--batch_size", "2", "--display_id", "0", "--num_threads", "0", "--print_freq", "2", "--display_freq", "2"]
 
@@ -240,3 +242,12 @@ def test_command_line_exit_code_is_2_without_traceback(tmp_path):
                           capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+
+
+def test_display_without_visdom_warns_once_and_trains_on(tiny_dataroot, tmp_path, recwarn):
+    argv = ["--dataroot", str(tiny_dataroot), "--checkpoints_dir", str(tmp_path), "--name", "vis", *SMALL,
+            "--display_id", "1", "--display_port", "1", "--n_epochs", "1", "--n_epochs_decay", "0"]
+    assert train_script.main(argv) == 0
+    display_warnings = [w for w in recwarn if "visdom" in str(w.message)]
+    assert len(display_warnings) == 1
+    assert (tmp_path / "vis" / "latest_net_G_A.pth").is_file()
