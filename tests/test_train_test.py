@@ -195,6 +195,14 @@ def test_corrupt_image_names_the_file(tiny_dataroot, tmp_path, capsys):
     assert code == 2 and len(err.splitlines()) == 1 and "broken.png" in err
 
 
+def test_corrupt_image_read_in_a_worker_process_is_still_one_line(tiny_dataroot, tmp_path, capsys):
+    (tiny_dataroot / "trainA" / "zzz.png").write_bytes(b"")
+    code, err = run_train(["--dataroot", str(tiny_dataroot), "--checkpoints_dir", str(tmp_path / "c"), *SMALL,
+                           "--num_threads", "2", "--n_epochs", "1", "--n_epochs_decay", "0"], capsys)
+    assert code == 2 and len(err.splitlines()) == 1
+    assert err.startswith("train.py: error: cannot read image") and "zzz.png" in err
+
+
 def test_new_run_never_overwrites_an_existing_one(trained, capsys):
     dataroot, ckpt = trained
     before = (ckpt / "run" / "latest_net_G_A.pth").read_bytes()

@@ -7,6 +7,7 @@ that message on one line and returns 2. Programming errors keep their traceback.
 """
 from __future__ import annotations
 
+import re
 import sys
 from typing import Callable, Sequence
 
@@ -27,12 +28,8 @@ def one_line(message: str) -> str:
     if not lines:
         return "unknown error"
     last = lines[-1] if len(lines) > 1 and "Traceback" in str(message) else " ".join(lines)
-    prefix = f"{UserError.__module__}."
-    for cls_name in _user_error_names():
-        for head in (f"{prefix}{cls_name}: ", f"{cls_name}: "):
-            if last.startswith(head):
-                last = last[len(head):]
-    return last
+    names = "|".join(re.escape(name) for name in _user_error_names())
+    return re.sub(rf"^(?:[\w.]+\.)?(?:{names}): ", "", last)
 
 
 def _user_error_names() -> list[str]:

@@ -13,6 +13,7 @@ The loop hands each consumer plain numbers and tensors; none of them owns traini
 from __future__ import annotations
 
 import json
+import logging
 import time
 import warnings
 from pathlib import Path
@@ -78,6 +79,8 @@ class VisdomDisplay:
         except ImportError:
             warnings.warn("visdom is not installed: no live display (pass --display_id 0 to silence this)")
             return
+        # The client logs a line about the socket we do not use; keep the console for training.
+        logging.getLogger("visdom").setLevel(logging.ERROR)
         try:
             vis = visdom.Visdom(server=server, port=port, env=env, raise_exceptions=True,
                                 use_incoming_socket=False)
