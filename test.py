@@ -10,7 +10,7 @@ run's ``train_opt.json`` when not given, or, for a checkpoint without one (a cla
 from the checkpoint itself; a flag that contradicts the checkpoint is one clear error.
 
 Writes ``<results_dir>/<name>/<phase>_<epoch>/images/<name>_<label>.png`` (sub-folders of the input
-kept) and an ``index.html`` showing them side by side.
+kept), an ``index.html`` showing them side by side, and the options used (``test_opt.txt``/``.json``).
 """
 from __future__ import annotations
 
@@ -135,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                               channels, what=what) for folder, _, channels, what in jobs]
 
     out_dir = results_folder(opt)
-    save_options(opt, parser, run_dir)
+    save_options(opt, parser, out_dir)  # beside the results, so a read-only checkpoint folder works
     page = HTMLPage(out_dir, f"Experiment = {opt.name}, Phase = {opt.phase}, Epoch = {opt.epoch}")
     total = 0
     for dataset, (_, direction, _, what) in zip(datasets, jobs):

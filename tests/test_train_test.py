@@ -64,6 +64,8 @@ def test_tiny_run_leaves_checkpoints_logs_and_page(trained):
 
     page = (run / "web" / "index.html").read_text()
     assert "epoch [2]" in page and "epoch [1]" in page
+    labels = re.findall(r"epoch002_(\w+?)\.png", page)[::2]  # each image is linked and shown
+    assert labels == ["real_A", "fake_B", "rec_A", "idt_B", "real_B", "fake_A", "rec_B", "idt_A"]
     for src in re.findall(r'src="([^"]+)"', page):
         assert (run / "web" / src).is_file()
     assert json.loads((run / "train_opt.json").read_text())["ngf"] == 8
@@ -123,6 +125,7 @@ def test_test_py_translates_both_directions(trained, tmp_path):
             with Image.open(images / f"{stem}_{label}.png") as im:
                 assert im.size == (32, 32)  # the training crop size, taken from train_opt.json
     assert len(list(images.iterdir())) == 18
+    assert json.loads((results / "run" / "test_latest" / "test_opt.json").read_text())["netG"] == "resnet_6blocks"
     page = (results / "run" / "test_latest" / "index.html").read_text()
     assert page.count("<img") == 18
     # fake_B is G_AB of the real A image: recompute it from the checkpoint

@@ -49,6 +49,13 @@ class LossLog:
 class HTMLSamples:
     """``web/images/epochNNN_<label>.png`` and an index page with one row per epoch."""
 
+    ORDER = ("real_A", "fake_B", "rec_A", "idt_B", "real_B", "fake_A", "rec_B", "idt_A")
+
+    @classmethod
+    def _display_rank(cls, path: Path) -> tuple[int, str]:
+        label = path.stem.split("_", 1)[1]
+        return (cls.ORDER.index(label) if label in cls.ORDER else len(cls.ORDER), label)
+
     def __init__(self, run_dir: Path, name: str, winsize: int):
         self.web_dir, self.name, self.winsize = run_dir / "web", name, winsize
         (self.web_dir / "images").mkdir(parents=True, exist_ok=True)
@@ -61,7 +68,7 @@ class HTMLSamples:
                         reverse=True)
         for e in epochs:
             page.add_header(f"epoch [{e}]")
-            files = sorted((self.web_dir / "images").glob(f"epoch{e:03d}_*.png"), key=lambda p: p.stat().st_mtime)
+            files = sorted((self.web_dir / "images").glob(f"epoch{e:03d}_*.png"), key=self._display_rank)
             labels = [p.stem.split("_", 1)[1] for p in files]
             page.add_images([f"images/{p.name}" for p in files], labels, width=self.winsize)
         page.save()
