@@ -26,7 +26,8 @@ from data import collate_images
 from data.datasets import SingleDataset
 from models.cycle_gan_model import CycleGANModel, select_device
 from models.test_model import TestModel
-from options.base_options import GENERATOR_FLAGS, adopt_run_flags, load_run_options, parse_gpu_ids, save_options
+from options.base_options import (GENERATOR_FLAGS, adopt_run_flags, check_size_fits_generator, load_run_options,
+                                  parse_gpu_ids, save_options)
 from options.test_options import parse_test_options
 from util.checkpoint import infer_generator_flags, net_path, safe_load
 from util.errors import UserError, run_cli
@@ -66,6 +67,7 @@ def resolve_architecture(opt, given: set[str], run_dir: Path) -> None:
                 setattr(opt, flag, value)
     if opt.load_size is None:
         opt.load_size = opt.crop_size
+    check_size_fits_generator(opt)
 
 
 def results_folder(opt) -> Path:

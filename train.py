@@ -21,8 +21,8 @@ from tqdm import tqdm
 
 from data import train_loader
 from models.cycle_gan_model import CycleGANModel, select_device
-from options.base_options import (DISCRIMINATOR_FLAGS, GENERATOR_FLAGS, adopt_run_flags, load_run_options,
-                                  parse_gpu_ids, save_options)
+from options.base_options import (DISCRIMINATOR_FLAGS, GENERATOR_FLAGS, adopt_run_flags, check_size_fits_generator,
+                                  load_run_options, parse_gpu_ids, save_options)
 from options.train_options import parse_train_options
 from util.checkpoint import net_path, state_path
 from util.errors import UserError, run_cli
@@ -38,9 +38,7 @@ def check_options(opt) -> None:
         raise UserError("--n_epochs plus --n_epochs_decay must be at least 1")
     if opt.lr <= 0:
         raise UserError(f"--lr {opt.lr} must be positive")
-    if opt.netG.startswith("unet") and opt.preprocess == "none":
-        raise UserError(f"--netG {opt.netG} needs image sides divisible by {opt.netG[5:]}; "
-                        "use a cropping --preprocess instead of none")
+    check_size_fits_generator(opt)
 
 
 def resume_point(opt, run_dir: Path, given: set[str]) -> str | None:

@@ -105,6 +105,23 @@ def add_base_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--wandb_project_name", type=str, default="CycleGAN-and-pix2pix", help="W&B project name")
 
 
+def check_size_fits_generator(opt: argparse.Namespace) -> None:
+    """Refuse image sizes the generator cannot map back to the same size.
+
+    ResNet generators halve twice and double twice, so sides must be multiples of 4; a U-Net with
+    n levels needs multiples of 2**n (128 or 256). ``--preprocess none`` and ``scale_width`` round
+    to multiples of 4 on their own, which suits the ResNets only.
+    """
+    multiple = int(opt.netG[5:]) if opt.netG.startswith("unet") else 4
+    if "crop" in opt.preprocess:
+        if opt.crop_size % multiple:
+            raise UserError(f"--crop_size {opt.crop_size} does not suit --netG {opt.netG}: use a multiple "
+                            f"of {multiple} (e.g. {max(multiple, opt.crop_size // multiple * multiple)})")
+    elif multiple > 4:
+        raise UserError(f"--netG {opt.netG} needs image sides divisible by {multiple}; use a cropping "
+                        f"--preprocess (e.g. resize_and_crop) instead of {opt.preprocess}")
+
+
 def explicit_flags(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:
     """The destinations the user set on the command line (as opposed to left at their default)."""
     probe = argparse.ArgumentParser(add_help=False, allow_abbrev=parser.allow_abbrev)

@@ -191,6 +191,19 @@ def test_unknown_netG(tiny_dataroot, tmp_path, capsys):
     assert code == 2 and len(err.splitlines()) == 1 and "--netG" in err and "resnet_12blocks" in err
 
 
+@pytest.mark.parametrize("flags,named", [
+    (["--crop_size", "30"], "--crop_size 30"),                       # resnet needs multiples of 4
+    (["--netG", "unet_128", "--crop_size", "32"], "--crop_size 32"),  # unet_128 needs multiples of 128
+    (["--netG", "unet_128", "--preprocess", "none"], "--netG unet_128"),
+    (["--crop_size", "40", "--load_size", "36"], "--crop_size 40"),   # crop larger than the resize
+])
+def test_sizes_the_generator_cannot_take_are_refused_up_front(tiny_dataroot, tmp_path, capsys, flags, named):
+    code, err = run_train(["--dataroot", str(tiny_dataroot), "--checkpoints_dir", str(tmp_path / "c"), *SMALL,
+                           *flags], capsys)
+    assert code == 2 and len(err.splitlines()) == 1 and named in err
+    assert not (tmp_path / "c").exists()
+
+
 def test_corrupt_image_names_the_file(tiny_dataroot, tmp_path, capsys):
     (tiny_dataroot / "trainB" / "broken.png").write_bytes(b"\x89PNG not really")
     code, err = run_train(["--dataroot", str(tiny_dataroot), "--checkpoints_dir", str(tmp_path / "c"), *SMALL,
