@@ -113,6 +113,26 @@ def test_continue_train_resumes_exactly(tiny_dataroot, tmp_path):
     assert lrs[3] == pytest.approx(0.0002 * (1 - 1 / 3)) and lrs[6] == pytest.approx(0.0002 * (1 - 2 / 3))
 
 
+def test_resume_from_the_middle_of_an_epoch(tiny_dataroot, tmp_path):
+    """--save_by_iter writes iter_<n>_* mid-epoch; --load_iter n resumes there, skipping the
+    samples already seen, and ends where an uninterrupted run ends."""
+    ckpt = tmp_path / "ckpt"
+    flags = ["--n_epochs", "2", "--n_epochs_decay", "0", "--seed", "9", "--save_by_iter", "--save_latest_freq", "4"]
+    assert train(tiny_dataroot, ckpt, "straight", *flags) == 0
+    assert train(tiny_dataroot, ckpt, "stopped", "--n_epochs", "1", "--n_epochs_decay", "0", "--seed", "9",
+                 "--save_by_iter", "--save_latest_freq", "4") == 0
+    mid = load(ckpt / "stopped" / "iter_4_train_state.pth")
+    assert (mid["epoch"], mid["epoch_iter"], mid["epoch_done"], mid["total_iters"]) == (1, 4, False, 4)
+    for p in (ckpt / "stopped").glob("latest_*"):  # as if killed right after the iter_4 save
+        p.unlink()
+    assert train(tiny_dataroot, ckpt, "stopped", "--continue_train", "--load_iter", "4", *flags) == 0
+    a, b = load(ckpt / "straight" / "latest_train_state.pth"), load(ckpt / "stopped" / "latest_train_state.pth")
+    assert (b["epoch"], b["total_iters"]) == (a["epoch"], a["total_iters"]) == (2, 12)
+    for net in ("G_A", "G_B", "D_A", "D_B"):
+        wa, wb = load(ckpt / "straight" / f"latest_net_{net}.pth"), load(ckpt / "stopped" / f"latest_net_{net}.pth")
+        assert all(torch.allclose(wa[k], wb[k], rtol=1e-5, atol=1e-6) for k in wa), net
+
+
 def test_test_py_translates_both_directions(trained, tmp_path):
     dataroot, ckpt = trained
     results = tmp_path / "results"
