@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from data import collate_images
+from data import collate_images, loader_workers
 from data.datasets import SingleDataset
 from models.cycle_gan_model import CycleGANModel, select_device
 from models.test_model import TestModel
@@ -84,7 +84,7 @@ def translate_folder(model, dataset: SingleDataset, direction: str, opt, out_dir
                      what: str) -> list[tuple[str, list[str], list[str]]]:
     """Run every image of ``dataset`` (up to --num_test) through the model; returns page rows."""
     subset = torch.utils.data.Subset(dataset, range(min(len(dataset), opt.num_test)))
-    loader = DataLoader(subset, batch_size=opt.batch_size, shuffle=False, num_workers=opt.num_threads,
+    loader = DataLoader(subset, batch_size=opt.batch_size, shuffle=False, num_workers=loader_workers(opt.num_threads),
                         collate_fn=collate_images, pin_memory=torch.cuda.is_available())
     rows = []
     for batch in tqdm(loader, desc=f"{what} ({direction})", unit="batch", disable=None, file=sys.stdout):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 from typing import Iterator
 
 import torch
@@ -42,14 +43,23 @@ class UnalignedSampler(Sampler):
             yield int(order[k]) % self.len_A, int(b_index[k]), int(seeds[k])
 
 
+def loader_workers(num_threads: int) -> int:
+    """``--num_threads`` capped at the cores this process may use (more workers only contend)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return min(num_threads, cores)
+
+
 def train_loader(opt) -> tuple[DataLoader, UnalignedSampler]:
     """The training DataLoader over ``<dataroot>/<phase>A|B`` and its sampler."""
     a_nc, b_nc = (opt.input_nc, opt.output_nc) if opt.direction == "AtoB" else (opt.output_nc, opt.input_nc)
     dataset = UnalignedDataset(opt.dataroot, opt.phase, opt.max_dataset_size, opt.preprocess, opt.load_size,
                                opt.crop_size, flip=not opt.no_flip, train=True, channels_A=a_nc, channels_B=b_nc)
     sampler = UnalignedSampler(len(dataset.A_paths), len(dataset.B_paths), opt.serial_batches, opt.seed)
-    loader = DataLoader(dataset, batch_size=opt.batch_size, sampler=sampler, num_workers=opt.num_threads,
-                        pin_memory=torch.cuda.is_available(), persistent_workers=False, drop_last=False)
+    loader = DataLoader(dataset, batch_size=opt.batch_size, sampler=sampler,
+                        num_workers=loader_workers(opt.num_threads), pin_memory=torch.cuda.is_available())
     return loader, sampler
 
 

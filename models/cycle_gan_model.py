@@ -211,7 +211,8 @@ class CycleGANModel:
             if name.startswith("G"):
                 flags = generator_flags(self.opt)
             else:
-                flags = f"--netD {self.opt.netD} --ndf {self.opt.ndf} --n_layers_D {self.opt.n_layers_D} --norm {self.opt.norm}"
+                flags = (f"--netD {self.opt.netD} --ndf {self.opt.ndf} --n_layers_D {self.opt.n_layers_D} "
+                         f"--norm {self.opt.norm}")
             load_network(net, net_path(folder, label, CLASSIC_NAMES[name]), flags)
             net.to(self.device)
 

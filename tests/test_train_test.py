@@ -290,8 +290,9 @@ def test_command_line_exit_code_is_2_without_traceback(tmp_path):
 
 def test_display_without_visdom_warns_once_and_trains_on(tiny_dataroot, tmp_path, recwarn):
     argv = ["--dataroot", str(tiny_dataroot), "--checkpoints_dir", str(tmp_path), "--name", "vis", *SMALL,
-            "--display_id", "1", "--display_port", "1", "--n_epochs", "1", "--n_epochs_decay", "0"]
+            "--display_id", "1", "--display_port", "1", "--n_epochs", "1", "--n_epochs_decay", "0", "--no_html"]
     assert train_script.main(argv) == 0
+    assert not (tmp_path / "vis" / "web").exists()  # --no_html
     display_warnings = [w for w in recwarn if "visdom" in str(w.message)]
     assert len(display_warnings) == 1
     assert (tmp_path / "vis" / "latest_net_G_A.pth").is_file()
