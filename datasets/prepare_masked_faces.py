@@ -1,0 +1,514 @@
+"""Curate FFHQ (unmasked) and MaskedFace-Net (masked) into trainA/ trainB/ testA/ testB.
+
+    python datasets/prepare_masked_faces.py --ffhq /data/ffhq --maskedfacenet /data/MaskedFace-Net \
+        --out datasets/masks --n_train 6000 --n_test 1000 --workers 8
+
+Every MaskedFace-Net image is an FFHQ face with a mask drawn on, named by its FFHQ index, so the
+split is made by index:
+
+- trainA and trainB use disjoint indices: the generator never sees one person on both sides, which
+  keeps the "unpaired" set truly unpaired;
+- the test indices are in neither, and testA/NNNNN and testB/NNNNN are the same face without and
+  with its mask: a paired test set for paired metrics;
+- both domains are re-encoded the same way (one format, one size, a Lanczos resize), so a
+  discriminator cannot tell them apart by JPEG artefacts or resolution.
+
+Naming (any depth, any letter case): FFHQ ``NNNNN.png``; MaskedFace-Net ``NNNNN_Mask.jpg`` (correctly
+masked, CMFD) and ``NNNNN_Mask_Mouth_Chin.jpg``, ``_Mask_Chin.jpg``, ``_Mask_Nose_Mouth.jpg``
+(incorrectly masked, IMFD; used only with ``--include_imfd``). Other files are reported and left out.
+
+The run first decides everything (reading each candidate it considers, in the seeded order, until
+the counts are met, and running the face detector with ``--detector haar``), so too few usable
+images is an error before anything is written. Files it never needed to consider are not opened, so
+``summary.json`` lists the broken files among those it looked at. It then
+writes ``plan.json``, the images (in parallel, each atomically), ``manifest.csv`` and a summary. A
+second run with the same arguments does nothing; an interrupted run writes only what is missing.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import json
+import os
+import random
+import re
+import shutil
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageOps
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from util.errors import UserError, run_cli  # noqa: E402
+
+FFHQ_NAME = re.compile(r"^(\d{5})\.png$", re.IGNORECASE)
+MFN_NAME = re.compile(r"^(\d{5})_mask(_mouth_chin|_chin|_nose_mouth)?\.(?:jpe?g|png)$", re.IGNORECASE)
+OUT_DIRS = ("trainA", "trainB", "testA", "testB", "testmask")
+OWN_FILES = ("plan.json", "manifest.csv", "summary.json", "summary.txt", ".hashes.json")
+PLAN_VERSION = 1
+
+# 68-point landmarks (iBUG layout, as in FFHQ's metadata): jaw 0-16, nose 27-35, eyes 36-47.
+JAW, NOSE_BRIDGE, EYES = range(0, 17), range(27, 31), range(36, 48)
+
+
+# --------------------------------------------------------------------------------------------- #
+# Finding the sources
+# --------------------------------------------------------------------------------------------- #
+
+
+def walk_files(root: Path) -> Iterable[Path]:
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith("."):
+                yield Path(folder) / name
+
+
+def scan_ffhq(root: Path) -> tuple[dict[int, Path], list[str], list[dict]]:
+    """FFHQ index -> image; files not named NNNNN.png; duplicates (thumbnails) left out."""
+    found: dict[int, Path] = {}
+    unmatched, skipped = [], []
+    for path in walk_files(root):
+        m = FFHQ_NAME.match(path.name)
+        if not m:
+            unmatched.append(str(path))
+            continue
+        index = int(m.group(1))
+        if index in found:  # e.g. images1024x1024/ and thumbnails128x128/ side by side: keep the larger
+            keep, drop = sorted([found[index], path], key=lambda p: (-p.stat().st_size, str(p)))
+            found[index] = keep
+            skipped.append({"path": str(drop), "reason": f"another image of index {index:05d} is larger: {keep}"})
+        else:
+            found[index] = path
+    return found, unmatched, skipped
+
+
+def scan_maskedfacenet(root: Path) -> tuple[dict[int, dict[str, Path]], list[str]]:
+    """FFHQ index -> {"cmfd" | "mouth_chin" | "chin" | "nose_mouth": image}; unmatched files."""
+    found: dict[int, dict[str, Path]] = {}
+    unmatched = []
+    for path in walk_files(root):
+        m = MFN_NAME.match(path.name)
+        if not m:
+            unmatched.append(str(path))
+            continue
+        kind = (m.group(2) or "_cmfd")[1:].lower()
+        found.setdefault(int(m.group(1)), {}).setdefault(kind, path)
+    return found, unmatched
+
+
+def fingerprint(paths: Iterable[Path]) -> str:
+    """Changes when a source file is added, removed or rewritten."""
+    h = hashlib.sha256()
+    for p in sorted(str(p) for p in paths):
+        st = os.stat(p)
+        h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------- #
+# Checking sources
+# --------------------------------------------------------------------------------------------- #
+
+_CASCADE = None
+
+
+def count_faces(path: str | Path) -> int:
+    """Faces OpenCV's frontal Haar cascade finds (its weights ship inside opencv-python-headless)."""
+    global _CASCADE
+    import cv2  # optional dependency, only for --detector haar
+
+    if _CASCADE is None:
+        _CASCADE = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml"))
+        if _CASCADE.empty():
+            raise UserError("OpenCV's haarcascade_frontalface_default.xml did not load: "
+                            "pip install 'opencv-python-headless>=4,<5' (5.x ships no cascades)")
+    with Image.open(path) as im:
+        gray = ImageOps.exif_transpose(im).convert("L")
+    scale = 512 / max(gray.size)
+    if scale < 1:  # detection at 512 px is as reliable for these portraits and much faster
+        gray = gray.resize((round(gray.width * scale), round(gray.height * scale)), Image.Resampling.BILINEAR)
+    arr = np.asarray(gray)
+    side = min(arr.shape)
+    faces = _CASCADE.detectMultiScale(arr, scaleFactor=1.1, minNeighbors=5, minSize=(side // 5, side // 5))
+    return len(faces)
+
+
+def check_source(path: str, detector: str) -> str:
+    """'' when the image decodes (and shows exactly one face under --detector haar), else why not."""
+    try:
+        with Image.open(path) as im:
+            # PNG: checking every chunk's CRC finds truncated and damaged files at a twentieth of the
+            # cost of decoding; other formats are decoded.
+            im.verify() if im.format == "PNG" else im.load()
+    except Exception as err:  # any decoding failure makes the file unusable, never stops the run
+        return f"unreadable ({err.__class__.__name__}: {' '.join(str(err).split())})"
+    if detector == "haar":
+        n = this_module().count_faces(path)
+        if n != 1:
+            return f"the face detector found {n} faces"
+    return ""
+
+
+def this_module():
+    """This module as imported (so a test's monkeypatched count_faces is the one called)."""
+    return sys.modules.get("datasets.prepare_masked_faces") or sys.modules[__name__]
+
+
+class Checker:
+    """Checks sources lazily, in parallel chunks, remembering every verdict."""
+
+    def __init__(self, detector: str, workers: int):
+        self.detector, self.workers = detector, workers
+        self.verdict: dict[str, str] = {}
+        self.pool = ProcessPoolExecutor(workers) if workers > 1 else None
+
+    def check(self, paths: list[str]) -> None:
+        todo = [p for p in dict.fromkeys(paths) if p not in self.verdict]
+        if self.pool is None:
+            results = [check_source(p, self.detector) for p in todo]
+        else:
+            results = list(self.pool.map(check_source, todo, [self.detector] * len(todo), chunksize=8))
+        self.verdict.update(zip(todo, results))
+
+    def take(self, candidates: list, need: int, paths_of: Callable[[object], list[str]],
+             taken: set) -> list:
+        """The first ``need`` candidates (in order) not in ``taken`` whose sources are all usable."""
+        chosen: list = []
+        pos = 0
+        while len(chosen) < need and pos < len(candidates):
+            chunk = []
+            while len(chunk) < max(2 * (need - len(chosen)), 4 * self.workers) and pos < len(candidates):
+                if candidates[pos] not in taken:
+                    chunk.append(candidates[pos])
+                pos += 1
+            self.check([p for c in chunk for p in paths_of(c)])
+            for c in chunk:
+                if len(chosen) < need and all(self.verdict[p] == "" for p in paths_of(c)):
+                    chosen.append(c)
+                    taken.add(c)
+        return chosen
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+
+# --------------------------------------------------------------------------------------------- #
+# Deciding the split
+# --------------------------------------------------------------------------------------------- #
+
+
+def domain_b_source(kinds: dict[str, Path], include_imfd: bool, rng: random.Random) -> Path | None:
+    if "cmfd" in kinds:
+        return kinds["cmfd"]
+    if include_imfd:
+        imfd = sorted(k for k in kinds if k != "cmfd")
+        return kinds[rng.choice(imfd)] if imfd else None
+    return None
+
+
+def make_plan(args, ffhq: dict[int, Path], masked: dict[int, dict[str, Path]]) -> dict:
+    rng = random.Random(args.seed)
+    b_source = {}
+    for index in sorted(masked):
+        src = domain_b_source(masked[index], args.include_imfd, rng)
+        if src is not None:
+            b_source[index] = src
+    a_source = ffhq
+    shared = sorted(set(a_source) & set(b_source))
+    rng.shuffle(shared)
+    a_only = sorted(set(a_source) - set(b_source))
+    b_only = sorted(set(b_source) - set(a_source))
+    rng.shuffle(a_only)
+    rng.shuffle(b_only)
+
+    checker = Checker(args.detector, args.workers)
+    try:
+        taken: set[int] = set()
+        test = checker.take(shared, args.n_test, lambda i: [str(a_source[i]), str(b_source[i])], taken)
+        if len(test) < args.n_test:
+            raise UserError(f"only {len(test)} usable test pairs (an FFHQ image and a masked image of the "
+                            f"same index), {args.n_test} asked: lower --n_test or add images")
+        rest = [i for i in shared if i not in taken]
+        # A takes the shared indices from the front, B from the back: they meet only when short.
+        train_a = checker.take(a_only + rest, args.n_train, lambda i: [str(a_source[i])], taken)
+        train_b = checker.take(b_only + rest[::-1], args.n_train, lambda i: [str(b_source[i])], taken)
+        if len(train_a) < args.n_train or len(train_b) < args.n_train:
+            raise UserError(f"only {len(train_a)} unmasked and {len(train_b)} masked usable training images on "
+                            f"indices apart from each other and from the {args.n_test} test pairs, "
+                            f"{args.n_train} each asked: lower --n_train or --n_test, or add images")
+        skipped = [{"path": p, "reason": why} for p, why in sorted(checker.verdict.items()) if why]
+    finally:
+        checker.close()
+
+    jobs = []
+    for split, domain, indices, sources in (("train", "A", train_a, a_source), ("train", "B", train_b, b_source),
+                                            ("test", "A", test, a_source), ("test", "B", test, b_source)):
+        for i in sorted(indices):
+            jobs.append({"output": f"{split}{domain}/{i:05d}.{args.format}", "source": str(sources[i]),
+                         "ffhq_index": i, "domain": domain, "split": split})
+    if args.ffhq_json:
+        for i in sorted(test):
+            jobs.append({"output": f"testmask/{i:05d}.png", "source": str(args.ffhq_json), "ffhq_index": i,
+                         "domain": "mask", "split": "test"})
+    return {"jobs": jobs, "skipped": skipped}
+
+
+# --------------------------------------------------------------------------------------------- #
+# Writing
+# --------------------------------------------------------------------------------------------- #
+
+
+def landmark_mask(landmarks: Sequence[Sequence[float]], size: int, source_size: int = 1024) -> Image.Image:
+    """The nose-mouth-chin region of a face from its 68 landmarks, as an 'L' image of ``size``.
+
+    A polygon along the jaw from below one ear to below the other (points 1-15), closed over the
+    nose bridge (point 28), cut off below the lowest eye point: roughly what a worn mask covers.
+    """
+    pts = np.asarray(landmarks, dtype=np.float64) * (size / source_size)
+    polygon = [tuple(p) for p in pts[1:16]] + [tuple(pts[28])]
+    mask = Image.new("L", (size, size), 0)
+    ImageDraw.Draw(mask).polygon(polygon, fill=255)
+    eye_bottom = int(np.ceil(pts[list(EYES), 1].max()))
+    arr = np.asarray(mask).copy()
+    arr[: max(0, min(size, eye_bottom + 1))] = 0
+    return Image.fromarray(arr, mode="L")
+
+
+def encode(img: Image.Image, fmt: str) -> bytes:
+    buf = io.BytesIO()
+    if fmt == "png":
+        img.save(buf, format="PNG", compress_level=6)
+    else:
+        img.save(buf, format="JPEG", quality=95, subsampling=0)
+    return buf.getvalue()
+
+
+def render(job: dict, size: int, fmt: str, landmarks: list | None) -> bytes:
+    if job["domain"] == "mask":
+        return encode(landmark_mask(landmarks, size), "png")
+    with Image.open(job["source"]) as im:
+        img = ImageOps.exif_transpose(im).convert("RGB")
+    if img.size != (size, size):
+        img = img.resize((size, size), Image.Resampling.LANCZOS)
+    return encode(img, fmt)
+
+
+def write_job(out: str, job: dict, size: int, fmt: str, landmarks: list | None) -> tuple[str, str, str]:
+    """Render and atomically write one output; returns (output, sha256, error)."""
+    target = Path(out) / job["output"]
+    try:
+        data = render(job, size, fmt, landmarks)
+    except Exception as err:  # a source that changed since it was checked; reported, not fatal
+        return job["output"], "", f"{err.__class__.__name__}: {' '.join(str(err).split())}"
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, target)
+    return job["output"], hashlib.sha256(data).hexdigest(), ""
+
+
+def write_if_changed(path: Path, text: str) -> None:
+    if path.is_file() and path.read_text() == text:
+        return
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def load_landmarks(path: str | None, indices: Iterable[int]) -> dict[int, list]:
+    if not path:
+        return {}
+    try:
+        meta = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise UserError(f"--ffhq_json {path}: cannot read it as JSON ({err}); use ffhq-dataset-v2.json") from err
+    out = {}
+    for i in indices:
+        entry = meta.get(str(i)) or meta.get(f"{i:05d}")
+        try:
+            out[i] = entry["image"]["face_landmarks"]
+        except (TypeError, KeyError) as err:
+            raise UserError(f"--ffhq_json {path} has no image.face_landmarks for index {i}: "
+                            "is it FFHQ's ffhq-dataset-v2.json?") from err
+    return out
+
+
+# --------------------------------------------------------------------------------------------- #
+# The command
+# --------------------------------------------------------------------------------------------- #
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    class Parser(argparse.ArgumentParser):
+        def error(self, message):  # one line, exit code 2 (through run_cli)
+            raise UserError(f"{message} (see --help)")
+
+    p = Parser(prog="prepare_masked_faces.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--ffhq", required=True, help="FFHQ folder (images1024x1024/NNNNN/NNNNN.png, any depth)")
+    p.add_argument("--maskedfacenet", required=True, help="MaskedFace-Net folder (CMFD/, IMFD/, any depth)")
+    p.add_argument("--out", required=True, help="output folder: trainA trainB testA testB [testmask]")
+    p.add_argument("--n_train", type=int, default=6000, help="training images per domain")
+    p.add_argument("--n_test", type=int, default=1000, help="paired test faces")
+    p.add_argument("--size", type=int, default=286, help="output side in pixels (286 = the classic --load_size)")
+    p.add_argument("--format", choices=("png", "jpg"), default="png", help="output format of both domains")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split")
+    p.add_argument("--include_imfd", action="store_true", help="also use incorrectly masked (IMFD) images for B")
+    p.add_argument("--detector", choices=("none", "haar"), default="none",
+                   help="haar: keep images where OpenCV's frontal-face cascade finds exactly one face")
+    p.add_argument("--ffhq_json", default=None, help="ffhq-dataset-v2.json: writes testmask/ from its landmarks")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes")
+    p.add_argument("--overwrite", action="store_true", help="redo everything in --out")
+    args = p.parse_args(argv)
+    for flag in ("n_train", "n_test", "size", "workers"):
+        if getattr(args, flag) < (0 if flag.startswith("n_") else 1):
+            raise UserError(f"--{flag} {getattr(args, flag)} is out of range")
+    for flag in ("ffhq", "maskedfacenet"):
+        if not Path(getattr(args, flag)).is_dir():
+            raise UserError(f"--{flag} {getattr(args, flag)} is not a folder: download the data set "
+                            "(see README, 'Curating FFHQ and MaskedFace-Net') and point the flag at it")
+    if args.ffhq_json and not Path(args.ffhq_json).is_file():
+        raise UserError(f"--ffhq_json {args.ffhq_json} is not a file (FFHQ's ffhq-dataset-v2.json)")
+    if args.detector == "haar":
+        try:
+            import cv2  # noqa: F401
+        except ImportError as err:
+            raise UserError("--detector haar needs OpenCV: pip install 'opencv-python-headless>=4,<5'") from err
+    return args
+
+
+def plan_key(args: argparse.Namespace) -> dict:
+    """The arguments that decide the output (not --workers or --overwrite)."""
+    keys = ("n_train", "n_test", "size", "format", "seed", "include_imfd", "detector")
+    key = {k: getattr(args, k) for k in keys}
+    key.update(ffhq=str(Path(args.ffhq).resolve()), maskedfacenet=str(Path(args.maskedfacenet).resolve()),
+               ffhq_json=str(Path(args.ffhq_json).resolve()) if args.ffhq_json else None, version=PLAN_VERSION)
+    return key
+
+
+def clear_outputs(out: Path) -> None:
+    for name in OUT_DIRS:
+        shutil.rmtree(out / name, ignore_errors=True)
+    for name in OWN_FILES:
+        (out / name).unlink(missing_ok=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.time()
+    out = Path(args.out)
+    ffhq, unmatched_a, dup_skipped = scan_ffhq(Path(args.ffhq))
+    masked, unmatched_b = scan_maskedfacenet(Path(args.maskedfacenet))
+    sources = list(ffhq.values()) + [p for kinds in masked.values() for p in kinds.values()]
+    if args.ffhq_json:  # edited landmarks must redo the masks
+        sources.append(Path(args.ffhq_json))
+    key = dict(plan_key(args), sources=fingerprint(sources))
+
+    plan_path = out / "plan.json"
+    old = json.loads(plan_path.read_text()) if plan_path.is_file() else None
+    if old is not None and not args.overwrite and old["key"] != key:
+        changed = sorted(k for k in key if old["key"].get(k) != key[k])
+        raise UserError(f"{out} was made with other arguments or sources ({', '.join(changed)} differ): "
+                        "pass --overwrite to redo it, or choose another --out")
+    if old is None and not args.overwrite and out.is_dir() and any(out.iterdir()):
+        raise UserError(f"{out} is not empty and holds no plan.json of this script: choose an empty --out "
+                        "or pass --overwrite (which replaces trainA trainB testA testB testmask)")
+
+    if old is not None and not args.overwrite:
+        plan = old
+    else:
+        plan = make_plan(args, ffhq, masked)  # may raise: nothing has been written yet
+        load_landmarks(args.ffhq_json, {j["ffhq_index"] for j in plan["jobs"] if j["domain"] == "mask"})
+        plan = {"key": key, **plan}
+        clear_outputs(out)
+        for name in OUT_DIRS[:4] + (("testmask",) if args.ffhq_json else ()):
+            (out / name).mkdir(parents=True, exist_ok=True)
+        write_if_changed(plan_path, json.dumps(plan, indent=1) + "\n")
+
+    hashes_path = out / ".hashes.json"
+    hashes = json.loads(hashes_path.read_text()) if hashes_path.is_file() else {}
+    todo, sha = [], {}
+    for job in plan["jobs"]:
+        target = out / job["output"]
+        record = hashes.get(job["output"])
+        if target.is_file():
+            st = target.stat()
+            if record and record[:2] == [st.st_size, st.st_mtime_ns]:
+                sha[job["output"]] = record[2]
+            else:  # written by a run that stopped before recording it
+                sha[job["output"]] = hashlib.sha256(target.read_bytes()).hexdigest()
+        else:
+            todo.append(job)
+
+    failed = []
+    if todo:
+        from tqdm import tqdm
+        landmarks = load_landmarks(args.ffhq_json, {j["ffhq_index"] for j in todo if j["domain"] == "mask"})
+        marks = [landmarks.get(j["ffhq_index"]) for j in todo]
+        common = (str(out), args.size, args.format)
+        if args.workers > 1:
+            with ProcessPoolExecutor(args.workers) as pool:
+                results = pool.map(write_job, [common[0]] * len(todo), todo, [common[1]] * len(todo),
+                                   [common[2]] * len(todo), marks, chunksize=4)
+                results = list(tqdm(results, total=len(todo), desc="writing", unit="img"))
+        else:
+            results = [write_job(str(out), j, args.size, args.format, m)
+                       for j, m in tqdm(list(zip(todo, marks)), desc="writing", unit="img")]
+        for output, digest, error in results:
+            if error:
+                failed.append({"path": output, "reason": error})
+            else:
+                sha[output] = digest
+
+    new_hashes = {}
+    for job in plan["jobs"]:
+        target = out / job["output"]
+        if job["output"] in sha:
+            st = target.stat()
+            new_hashes[job["output"]] = [st.st_size, st.st_mtime_ns, sha[job["output"]]]
+    write_if_changed(hashes_path, json.dumps(new_hashes, sort_keys=True) + "\n")
+
+    rows = io.StringIO()
+    writer = csv.writer(rows, lineterminator="\n")
+    writer.writerow(["output", "source", "ffhq_index", "domain", "split", "sha256"])
+    for job in plan["jobs"]:
+        if job["output"] in sha:
+            writer.writerow([job["output"], job["source"], job["ffhq_index"], job["domain"], job["split"],
+                             sha[job["output"]]])
+    write_if_changed(out / "manifest.csv", rows.getvalue())
+
+    counts = {name: sum(1 for j in plan["jobs"] if j["output"].startswith(name + "/") and j["output"] in sha)
+              for name in OUT_DIRS}
+    summary = {"counts": counts, "skipped": dup_skipped + plan["skipped"] + failed,
+               "unmatched": unmatched_a + unmatched_b}
+    write_if_changed(out / "summary.json", json.dumps(summary, indent=1) + "\n")
+    lines = [f"{name}: {n}" for name, n in counts.items()]
+    lines.append(f"skipped: {len(summary['skipped'])} (see summary.json for each file and why)")
+    reasons: dict[str, int] = {}
+    for s in summary["skipped"]:
+        reason = s["reason"].split(" (")[0].split(":")[0]
+        reasons[reason] = reasons.get(reason, 0) + 1
+    lines += [f"  {n} x {reason}" for reason, n in sorted(reasons.items())]
+    lines.append(f"not following the FFHQ / MaskedFace-Net naming, left out: {len(summary['unmatched'])}")
+    write_if_changed(out / "summary.txt", "\n".join(lines) + "\n")
+
+    took, written = time.time() - started, len(todo) - len(failed)
+    done = (f"wrote {written} files in {took:.1f}s ({written / max(took, 1e-9):.1f} images/s)" if todo
+            else "already up to date, nothing written")
+    print(f"prepare_masked_faces: {', '.join(lines[:5])}; {done}; {out}")
+    if failed:
+        print(f"prepare_masked_faces: {len(failed)} outputs failed; see {out / 'summary.json'}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main, None, "prepare_masked_faces.py"))
