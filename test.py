@@ -27,7 +27,7 @@ from data.datasets import SingleDataset
 from models.cycle_gan_model import CycleGANModel, select_device
 from models.test_model import TestModel
 from options.base_options import (GENERATOR_FLAGS, adopt_run_flags, check_size_fits_generator, load_run_options,
-                                  parse_gpu_ids, save_options)
+                                  save_options, usable_gpu_ids)
 from options.test_options import parse_test_options
 from util.checkpoint import infer_generator_flags, net_path, safe_load
 from util.errors import UserError, run_cli
@@ -111,9 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UserError(f"--dataroot {opt.dataroot} does not exist or is not a folder")
     run_dir = Path(opt.checkpoints_dir) / opt.name
     resolve_architecture(opt, given, run_dir)
-    opt.gpu_id_list = parse_gpu_ids(opt.gpu_ids)
-    if opt.gpu_id_list and not torch.cuda.is_available():
-        opt.gpu_id_list = []
+    opt.gpu_id_list = usable_gpu_ids(opt.gpu_ids, "test.py")
     device = select_device(opt.gpu_id_list)
     label = checkpoint_label(opt)
 

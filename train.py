@@ -22,7 +22,7 @@ from tqdm import tqdm
 from data import train_loader
 from models.cycle_gan_model import CycleGANModel, select_device
 from options.base_options import (DISCRIMINATOR_FLAGS, GENERATOR_FLAGS, adopt_run_flags, check_size_fits_generator,
-                                  load_run_options, parse_gpu_ids, save_options)
+                                  load_run_options, save_options, usable_gpu_ids)
 from options.train_options import parse_train_options
 from util.checkpoint import net_path, state_path
 from util.errors import UserError, run_cli
@@ -79,10 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         opt.seed = random.SystemRandom().randrange(2**31)
     seed_everything(opt.seed)
     loader, sampler = train_loader(opt)  # checks the data folders before anything is written
-    opt.gpu_id_list = parse_gpu_ids(opt.gpu_ids)
-    if opt.gpu_id_list and not torch.cuda.is_available():
-        print(f"train.py: no CUDA device found; --gpu_ids {opt.gpu_ids} ignored, training on the CPU")
-        opt.gpu_id_list = []
+    opt.gpu_id_list = usable_gpu_ids(opt.gpu_ids, "train.py")
     device = select_device(opt.gpu_id_list)
 
     model = CycleGANModel(opt, device)

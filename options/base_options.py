@@ -157,6 +157,17 @@ def parse_gpu_ids(text: str) -> list[int]:
     return [i for i in ids if i >= 0]
 
 
+def usable_gpu_ids(text: str, prog: str) -> list[int]:
+    """``--gpu_ids`` as a list, emptied (with a note) when this machine has no CUDA device."""
+    ids = parse_gpu_ids(text)
+    import torch  # kept local: parsing options should not need torch
+
+    if ids and not torch.cuda.is_available():
+        print(f"{prog}: no CUDA device found; --gpu_ids {text} ignored, running on the CPU")
+        return []
+    return ids
+
+
 def format_options(opt: argparse.Namespace, parser: argparse.ArgumentParser) -> str:
     """The options in the classic ``<phase>_opt.txt`` layout (non-defaults marked)."""
     lines = ["----------------- Options ---------------"]
