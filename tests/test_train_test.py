@@ -29,6 +29,12 @@ def train(dataroot: Path, ckpt: Path, name: str, *extra: str) -> int:
                               *SMALL, *extra])
 
 
+def translate(dataroot: Path, ckpt: Path, results: Path, *extra: str) -> int:
+    """test.py on the run named "run"."""
+    return test_script.main(["--dataroot", str(dataroot), "--checkpoints_dir", str(ckpt), "--name", "run",
+                             "--results_dir", str(results), "--num_threads", "0", *extra])
+
+
 def load(path: Path):
     return torch.load(path, map_location="cpu", weights_only=True)
 
@@ -136,9 +142,7 @@ def test_resume_from_the_middle_of_an_epoch(tiny_dataroot, tmp_path):
 def test_test_py_translates_both_directions(trained, tmp_path):
     dataroot, ckpt = trained
     results = tmp_path / "results"
-    assert test_script.main(["--dataroot", str(dataroot), "--checkpoints_dir", str(ckpt), "--name", "run",
-                             "--model", "cycle_gan", "--results_dir", str(results), "--batch_size", "2",
-                             "--num_threads", "0"]) == 0
+    assert translate(dataroot, ckpt, results, "--model", "cycle_gan", "--batch_size", "2") == 0
     images = results / "run" / "test_latest" / "images"
     for stem in ("000", "001", "002"):
         for label in ("real_A", "fake_B", "rec_A", "real_B", "fake_A", "rec_B"):
@@ -164,9 +168,8 @@ def test_test_model_one_folder_any_size(trained, tmp_path):
     folder = tmp_path / "collection"
     write_images(folder / "sub", 3, size=(45, 29), seed=7)
     results = tmp_path / "results"
-    assert test_script.main(["--dataroot", str(folder), "--checkpoints_dir", str(ckpt), "--name", "run",
-                             "--model", "test", "--model_suffix", "_B", "--preprocess", "none",
-                             "--results_dir", str(results), "--num_threads", "0", "--batch_size", "3"]) == 0
+    assert translate(folder, ckpt, results, "--model", "test", "--model_suffix", "_B", "--preprocess", "none",
+                     "--batch_size", "3") == 0
     out = results / "run" / "test_latest" / "images" / "sub"
     assert sorted(p.name for p in out.iterdir()) == sorted(f"{i:03d}_{lab}.png" for i in range(3) for lab in ("real", "fake"))
     with Image.open(out / "002_fake.png") as im:
@@ -176,9 +179,7 @@ def test_test_model_one_folder_any_size(trained, tmp_path):
 def test_num_test_limits_each_domain(trained, tmp_path):
     dataroot, ckpt = trained
     results = tmp_path / "r"
-    assert test_script.main(["--dataroot", str(dataroot), "--checkpoints_dir", str(ckpt), "--name", "run",
-                             "--model", "cycle_gan", "--results_dir", str(results), "--num_test", "2",
-                             "--num_threads", "0"]) == 0
+    assert translate(dataroot, ckpt, results, "--model", "cycle_gan", "--num_test", "2") == 0
     assert len(list((results / "run" / "test_latest" / "images").glob("*_fake_*.png"))) == 4
 
 
