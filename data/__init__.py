@@ -1,7 +1,6 @@
 """Data loading: datasets, the epoch sampler, and the DataLoader set-up used by train.py/test.py."""
 from __future__ import annotations
 
-import math
 import os
 from typing import Iterator
 
@@ -61,10 +60,6 @@ def train_loader(opt) -> tuple[DataLoader, UnalignedSampler]:
     loader = DataLoader(dataset, batch_size=opt.batch_size, sampler=sampler,
                         num_workers=loader_workers(opt.num_threads), pin_memory=torch.cuda.is_available())
     return loader, sampler
-
-
-def batches_per_epoch(n_samples: int, batch_size: int) -> int:
-    return math.ceil(n_samples / batch_size)
 
 
 def collate_images(batch: list[dict]) -> dict:
