@@ -1,0 +1,14 @@
+"""Image-quality metrics, shared by the command-line scripts and anything else that evaluates a run.
+
+- :mod:`util.metrics.inception`: the FID Inception network of pytorch-fid, its weights file, and a
+  fast inference wrapper (batch norm folded into the convolutions, channels-last, inference mode);
+- :mod:`util.metrics.features`: decoding and resizing image folders in DataLoader workers, feeding
+  the network in batches, returning one feature row per image;
+- :mod:`util.metrics.fid`: Gaussian statistics, the Frechet distance, pytorch-fid ``.npz`` files and
+  the cache of real-image statistics;
+- :mod:`util.metrics.kid`: the kernel inception distance (unbiased, over random subsets);
+- :mod:`util.metrics.paired`: PSNR and SSIM for paired test sets, whole-image or inside a mask.
+
+To add a metric, add a module with plain functions on arrays or tensors and call it from
+``scripts/evaluate.py``; nothing here reads options or parses flags.
+"""
