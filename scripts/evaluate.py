@@ -1,0 +1,193 @@
+"""Evaluate a test.py output: FID and KID in both directions, and paired, mask-aware PSNR/SSIM.
+
+    python scripts/evaluate.py --results_dir results/masks/test_latest --dataroot datasets/masks
+
+- FID_AB / KID_AB: ``*_fake_B.png`` (G_AB's masked faces) against the real ``<dataroot>/testB``;
+  FID_BA / KID_BA: ``*_fake_A.png`` against ``<dataroot>/testA``. Real-image statistics are cached
+  by content (``--cache_dir``), so evaluating many epochs reads the real folders once.
+- Where testA/NAME and testB/NAME are the same face (a paired test set): PSNR and SSIM of each
+  fake_B against its real masked face and of each fake_A against its real unmasked face, and, where
+  ``<dataroot>/testmask`` exists, inside and outside the mask region. The same numbers for the
+  untranslated input are given as a baseline: outside the mask the input is the ideal.
+
+Writes ``metrics.json`` and ``metrics.md`` into the results folder and prints the table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from data.image_folder import find_images, load_image  # noqa: E402
+from data.transforms import get_transform  # noqa: E402
+from options.base_options import OneLineParser, positive_int  # noqa: E402
+from scripts.fid import FeatureSource, add_inception_flags  # noqa: E402
+from util.errors import UserError, run_cli  # noqa: E402
+from util.metrics.fid import default_cache_dir, fid_from_statistics, small_set_warning  # noqa: E402
+from util.metrics.kid import kernel_inception_distance  # noqa: E402
+from util.metrics.paired import psnr, ssim  # noqa: E402
+
+# direction -> (fake label, real folder suffix, input label, reference label)
+DIRECTIONS = {"AB": ("fake_B", "B", "real_A", "real_B"), "BA": ("fake_A", "A", "real_B", "real_A")}
+
+
+def labelled(images_dir: Path, label: str) -> dict[str, Path]:
+    """NAME (relative path without extension) -> file, for every ``NAME_<label>.png``."""
+    suffix = f"_{label}.png"
+    return {str(p.relative_to(images_dir))[: -len(suffix)]: p for p in sorted(images_dir.rglob(f"*{suffix}"))}
+
+
+def by_stem(folder: Path) -> dict[str, str]:
+    return {str(Path(p).relative_to(folder).with_suffix("")): p for p in find_images(folder)} if folder.is_dir() else {}
+
+
+def as_array(img: Image.Image) -> np.ndarray:
+    return np.asarray(img, dtype=np.float64) / 255.0
+
+
+def reference_image(path: str, size: tuple[int, int], test_opt: dict | None, grayscale: bool = False) -> np.ndarray:
+    """A dataroot image brought to a result's geometry, as test.py prepared its input."""
+    img = load_image(path, grayscale)
+    if test_opt and test_opt.get("preprocess", "none") != "none":
+        t = get_transform(test_opt["preprocess"], test_opt.get("load_size") or test_opt["crop_size"],
+                          test_opt["crop_size"], flip=False, train=False)
+        arr = ((t(img).numpy().transpose(1, 2, 0) + 1.0) * 127.5).round().clip(0, 255).astype(np.uint8)
+        img = Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
+    if img.size != size:
+        img = img.resize(size, Image.Resampling.NEAREST if grayscale else Image.Resampling.BICUBIC)
+    return as_array(img)
+
+
+def paired_metrics(fakes: dict[str, Path], inputs: dict[str, Path], refs: dict[str, Path], real_folder: Path,
+                   masks: dict[str, str], test_opt: dict | None) -> dict:
+    """Mean PSNR/SSIM of fakes and of their inputs against the real paired images."""
+    real_files = by_stem(real_folder)
+    rows: dict[str, list[float]] = {}
+    count = 0
+    for name, fake_path in fakes.items():
+        if name not in refs and name not in real_files:
+            continue
+        fake = as_array(load_image(fake_path))
+        size = (fake.shape[1], fake.shape[0])
+        real = as_array(load_image(refs[name])) if name in refs else reference_image(real_files[name], size, test_opt)
+        if real.shape != fake.shape:
+            real = as_array(Image.fromarray((real * 255).round().astype(np.uint8)).resize(size, Image.Resampling.BICUBIC))
+        mask = reference_image(masks[name], size, test_opt, grayscale=True) > 0.5 if name in masks else None
+        candidates = {"fake": fake}
+        if name in inputs:
+            candidates["input"] = as_array(load_image(inputs[name]).resize(size, Image.Resampling.BICUBIC))
+        count += 1
+        for who, img in candidates.items():
+            values = {"psnr": psnr(img, real), "ssim": ssim(img, real)}
+            if mask is not None:
+                values.update(psnr_in_mask=psnr(img, real, mask), ssim_in_mask=ssim(img, real, mask),
+                              psnr_outside=psnr(img, real, ~mask), ssim_outside=ssim(img, real, ~mask))
+            for metric, v in values.items():
+                rows.setdefault(f"{who}.{metric}", []).append(v)
+    if not count:
+        return {}
+    out: dict = {"pairs": count}
+    for key, values in rows.items():
+        who, metric = key.split(".")
+        finite = [v for v in values if math.isfinite(v)]
+        out.setdefault(who, {})[metric] = float(np.mean(finite)) if finite else None
+    return out
+
+
+def fmt(value, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def markdown(metrics: dict) -> str:
+    lines = ["| direction | FID | KID x 1000 (mean ± std) | fakes | reals |", "|---|---|---|---|---|"]
+    for d, m in metrics["directions"].items():
+        kid = f"{m['kid_mean'] * 1000:.2f} ± {m['kid_std'] * 1000:.2f}"
+        lines.append(f"| {d} ({m['fake_label']} vs real {m['real_folder']}) | {m['fid']:.2f} | {kid} | "
+                     f"{m['n_fake']} | {m['n_real']} |")
+    paired = [(d, m["paired"]) for d, m in metrics["directions"].items() if m.get("paired")]
+    if paired:
+        cols = ["psnr", "ssim", "psnr_in_mask", "ssim_in_mask", "psnr_outside", "ssim_outside"]
+        lines += ["", "| direction | image | pairs | " + " | ".join(cols) + " |", "|---" * (len(cols) + 3) + "|"]
+        for d, p in paired:
+            for who in ("fake", "input"):
+                if who in p:
+                    vals = [fmt(p[who].get(c), 3 if c.startswith("ssim") else 2) for c in cols]
+                    lines.append(f"| {d} | {who} | {p['pairs']} | " + " | ".join(vals) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = OneLineParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--results_dir", required=True, help="a test.py output folder, results/<name>/<phase>_<epoch>")
+    p.add_argument("--dataroot", required=True, help="the data set the results were made from (testA, testB, testmask)")
+    p.add_argument("--phase", default=None, help="real folders <phase>A/B (default: test.py's --phase, else test)")
+    add_inception_flags(p)
+    p.add_argument("--kid_subsets", type=positive_int, default=100)
+    p.add_argument("--kid_subset_size", type=positive_int, default=1000)
+    p.add_argument("--seed", type=int, default=0, help="for the KID subsets")
+    p.add_argument("--cache_dir", default=str(default_cache_dir()), help="real-image statistics cache")
+    p.add_argument("--no_cache", action="store_true", help="neither read nor write the cache")
+    args = p.parse_args(argv)
+
+    results, root = Path(args.results_dir), Path(args.dataroot)
+    if not results.is_dir():
+        raise UserError(f"--results_dir {results} does not exist: run test.py first")
+    if not root.is_dir():
+        raise UserError(f"--dataroot {root} does not exist or is not a folder")
+    images_dir = results / "images" if (results / "images").is_dir() else results
+    opt_file = results / "test_opt.json"
+    test_opt = json.loads(opt_file.read_text()) if opt_file.is_file() else None
+    phase = args.phase or (test_opt or {}).get("phase", "test")
+    found = {d: labelled(images_dir, spec[0]) for d, spec in DIRECTIONS.items()}
+    if not any(found.values()):
+        raise UserError(f"no *_fake_B.png or *_fake_A.png in {images_dir}: run test.py --model cycle_gan first")
+    for d, fakes in found.items():
+        real = root / f"{phase}{DIRECTIONS[d][1]}"
+        if fakes and not real.is_dir():
+            raise UserError(f"{real} does not exist: check --dataroot and --phase (FID_{d} needs the real images)")
+
+    source = FeatureSource(args, None if args.no_cache else args.cache_dir)
+    masks = by_stem(root / f"{phase}mask")
+    metrics: dict = {"results_dir": str(results), "dataroot": str(root), "dims": args.dims,
+                     "inception_weights": str(source.weights), "weights_sha256": source.weights_sha256,
+                     "directions": {}, "warnings": []}
+    for d, fakes in found.items():
+        if not fakes:
+            continue
+        fake_label, side, input_label, ref_label = DIRECTIONS[d]
+        real_folder = root / f"{phase}{side}"
+        fake_stats = source.folder(images_dir, f"fake ({fake_label})", paths=[str(p) for p in fakes.values()])
+        real_stats = source.folder(real_folder, f"real {real_folder.name}", cached=True)
+        kid_mean, kid_std, subset = kernel_inception_distance(fake_stats.features, real_stats.features,
+                                                              args.kid_subsets, args.kid_subset_size, args.seed)
+        for stats, what in ((fake_stats, f"{fake_label} ({d})"), (real_stats, str(real_folder))):
+            warning = small_set_warning(stats.count, args.dims, what)
+            if warning and warning not in metrics["warnings"]:
+                metrics["warnings"].append(warning)
+        metrics["directions"][d] = {
+            "fake_label": fake_label, "real_folder": real_folder.name, "n_fake": fake_stats.count,
+            "n_real": real_stats.count, "fid": fid_from_statistics(fake_stats, real_stats),
+            "kid_mean": kid_mean, "kid_std": kid_std, "kid_subset_size": subset, "kid_subsets": args.kid_subsets,
+            "paired": paired_metrics(fakes, labelled(images_dir, input_label), labelled(images_dir, ref_label),
+                                     real_folder, masks, test_opt),
+        }
+    table = markdown(metrics)
+    (results / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (results / "metrics.md").write_text(table)
+    for warning in metrics["warnings"]:
+        print(warning, file=sys.stderr)
+    print(table, end="")
+    print(f"wrote {results / 'metrics.json'} and {results / 'metrics.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main, None, "evaluate.py"))
