@@ -45,7 +45,8 @@ def fid_mode(args) -> dict:
     hub.mkdir(parents=True)
     (hub / inception.WEIGHTS_NAME).symlink_to(weights.resolve())
     os.environ["TORCH_HOME"] = str(work / "torch_home")
-    workers = min(len(os.sched_getaffinity(0)), 8)
+    from data import loader_workers
+    workers = loader_workers(8)  # what pytorch-fid's command line uses: the cores, at most 8
     device = "cuda" if torch.cuda.is_available() else "cpu"
 
     from pytorch_fid.fid_score import calculate_fid_given_paths

@@ -8,7 +8,6 @@ with the network, and it lets a folder mix image sizes (pytorch-fid cannot batch
 """
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -20,6 +19,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from data import loader_workers
 from data.image_folder import ImageReadError, find_images
 from util.errors import UserError
 from util.metrics.inception import INPUT_SIZE, InceptionFeatures
@@ -48,14 +48,6 @@ class InceptionInputs(Dataset):
         return decode_for_inception(self.paths[index])
 
 
-def default_workers() -> int:
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return min(cores, 8)
-
-
 def list_images(folder: str | Path, what: str) -> list[str]:
     """The images of a folder (recursively, sorted); a missing or empty folder is one clear error."""
     folder = Path(folder)
@@ -72,10 +64,10 @@ def extract_features(paths: Sequence[str | Path], model: InceptionFeatures, batc
                      num_workers: int | None = None, desc: str = "features") -> np.ndarray:
     """(N, dims) float64 features of ``paths``, in order."""
     device = next(model.parameters()).device
-    workers = default_workers() if num_workers is None else num_workers
+    workers = loader_workers(8) if num_workers is None else num_workers  # the cores, at most 8
     loader = DataLoader(InceptionInputs(paths), batch_size=max(1, min(batch_size, len(paths))), shuffle=False,
                         num_workers=workers, pin_memory=device.type == "cuda",
-                        persistent_workers=False, prefetch_factor=4 if workers > 0 else None)
+                        prefetch_factor=4 if workers > 0 else None)
     out = np.empty((len(paths), model.dims), dtype=np.float64)
     start = 0
     for batch in tqdm(loader, desc=desc, unit="batch", disable=None, file=sys.stderr, leave=False):
