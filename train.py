@@ -1,8 +1,13 @@
 """Train a CycleGAN: domain A (unmasked faces) <-> domain B (masked faces).
 
     python train.py --dataroot datasets/toyfaces --name toy --display_id 0 ...
+    torchrun --nproc_per_node 4 train.py --dataroot ... --name big --amp bf16 --channels_last
 
-Takes the classic pytorch-CycleGAN-and-pix2pix flags. Everything is checked and set up before the
+Takes the classic pytorch-CycleGAN-and-pix2pix flags. Launched by torchrun, every process trains
+on its own share of each epoch (DistributedDataParallel: NCCL on GPUs, gloo on the CPU) and only
+rank 0 prints, logs, saves and writes pages; ``--batch_size`` is per process.
+
+Everything is checked and set up before the
 loop (so a bad flag or folder fails before anything is written), then one loop trains, reports and
 saves on its own intervals. ``--continue_train`` restores weights, optimizers, schedulers, image
 pools and counters from ``<checkpoints_dir>/<name>/<epoch>_*`` and carries on from there.
@@ -20,10 +25,12 @@ import torch
 from tqdm import tqdm
 
 from data import train_loader
-from models.cycle_gan_model import CycleGANModel, select_device
+from models import acceleration
+from models.cycle_gan_model import CycleGANModel, loss_values
 from options.base_options import (DISCRIMINATOR_FLAGS, GENERATOR_FLAGS, adopt_run_flags, check_size_fits_generator,
                                   load_run_options, save_options, usable_gpu_ids)
 from options.train_options import parse_train_options
+from util import distributed
 from util.checkpoint import net_path, state_path
 from util.errors import UserError, run_cli
 from util.visualizer import TrainingRecorder
@@ -59,6 +66,9 @@ def resume_point(opt, run_dir: Path, given: set[str]) -> str | None:
     return label
 
 
+GENERATOR_LOSSES = ("G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B")
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -73,16 +83,33 @@ def crossed(total: int, step: int, freq: int) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     opt, given, parser = parse_train_options(argv)
     check_options(opt)
+    opt.gpu_id_list = usable_gpu_ids(opt.gpu_ids, "train.py")
+    if opt.compile and len(opt.gpu_id_list) > 1 and not distributed.launched_by_torchrun():
+        raise UserError("--compile does not work with DataParallel over several --gpu_ids; start one "
+                        f"process per GPU instead: torchrun --nproc_per_node {len(opt.gpu_id_list)} train.py ...")
+    ctx = distributed.setup(opt.gpu_id_list)
+    try:
+        return train(opt, given, parser, ctx)
+    finally:
+        distributed.cleanup(ctx)
+
+
+def train(opt, given: set[str], parser, ctx: distributed.Context) -> int:
+    main_process = ctx.is_main
+    say = print if main_process else (lambda *args, **kwargs: None)
     run_dir = Path(opt.checkpoints_dir) / opt.name
     resume_label = resume_point(opt, run_dir, given)
     if opt.seed is None:
-        opt.seed = random.SystemRandom().randrange(2**31)
+        opt.seed = distributed.broadcast_object(ctx, random.SystemRandom().randrange(2**31))
+    opt.rank, opt.world_size = ctx.rank, ctx.world_size
     seed_everything(opt.seed)
-    loader, sampler = train_loader(opt)  # checks the data folders before anything is written
-    opt.gpu_id_list = usable_gpu_ids(opt.gpu_ids, "train.py")
-    device = select_device(opt.gpu_id_list)
+    loader, sampler = train_loader(opt, ctx.rank, ctx.world_size)  # checks the data folders before anything is written
+    device = ctx.device
+    acceleration.configure_backends(device, opt.cudnn_benchmark)
 
-    model = CycleGANModel(opt, device)
+    model = CycleGANModel(opt, device, ddp=ctx.distributed)
+    if ctx.distributed:  # same initial weights everywhere (DDP checks), then each rank its own dropout
+        seed_everything(opt.seed + ctx.rank)
     first_epoch, skip, total_iters = opt.epoch_count, 0, 0
     if resume_label is not None:
         model.load(run_dir, resume_label)
@@ -92,50 +119,56 @@ def main(argv: Sequence[str] | None = None) -> int:
             first_epoch = state["epoch"] + 1 if state["epoch_done"] else state["epoch"]
             skip = 0 if state["epoch_done"] else state["epoch_iter"]
         else:  # weights from the classic code base: no optimizer state, counters from --epoch_count
-            print(f"train.py: {state_path(run_dir, resume_label).name} not found; weights loaded, "
-                  f"optimizers start fresh at epoch {opt.epoch_count}")
+            say(f"train.py: {state_path(run_dir, resume_label).name} not found; weights loaded, "
+                f"optimizers start fresh at epoch {opt.epoch_count}")
     last_epoch = opt.n_epochs + opt.n_epochs_decay
     if first_epoch > last_epoch:
         raise UserError(f"the run already finished epoch {first_epoch - 1} of {last_epoch}: raise "
                         "--n_epochs or --n_epochs_decay to train longer")
 
-    save_options(opt, parser, run_dir)
-    recorder = TrainingRecorder(opt, run_dir)
+    recorder = None
+    if main_process:
+        save_options(opt, parser, run_dir)
+        recorder = TrainingRecorder(opt, run_dir)
     if opt.verbose:
         for name, net in model.nets.items():
-            print(f"[{name}] {sum(p.numel() for p in net.parameters()) / 1e6:.3f} M parameters\n{net}")
+            say(f"[{name}] {sum(p.numel() for p in net.parameters()) / 1e6:.3f} M parameters\n{net}")
     n_samples = len(loader.dataset)
-    print(f"train.py: {len(loader.dataset.A_paths)} A and {len(loader.dataset.B_paths)} B images, "
-          f"{n_samples} samples per epoch, epochs {first_epoch}..{last_epoch}, device {device}, "
-          f"seed {opt.seed}, checkpoints in {run_dir}")
+    processes = f", {ctx.world_size} processes" if ctx.distributed else ""
+    say(f"train.py: {len(loader.dataset.A_paths)} A and {len(loader.dataset.B_paths)} B images, "
+        f"{n_samples} samples per epoch, epochs {first_epoch}..{last_epoch}, device {device}{processes}, "
+        f"seed {opt.seed}, checkpoints in {run_dir}")
 
     def save(label: str, epoch: int, epoch_iter: int, done: bool) -> None:
-        model.save(run_dir, label, {"epoch": epoch, "epoch_iter": epoch_iter, "epoch_done": done,
-                                    "total_iters": total_iters, "seed": opt.seed, "options": _plain(vars(opt))})
+        if main_process:
+            model.save(run_dir, label, {"epoch": epoch, "epoch_iter": epoch_iter, "epoch_done": done,
+                                        "total_iters": total_iters, "seed": opt.seed, "options": _plain(vars(opt))})
 
     for epoch in range(first_epoch, last_epoch + 1):
         sampler.set_epoch(epoch, start=skip)
         epoch_iter, skip = skip, 0
-        g_losses, html_done = [], False
+        g_loss_sum, steps, html_done = torch.zeros((), device=device), 0, False
         bar = tqdm(loader, desc=f"epoch {epoch}/{last_epoch}", unit="batch", dynamic_ncols=True,
-                   mininterval=1.0, file=sys.stdout, disable=None)
+                   mininterval=1.0, file=sys.stdout, disable=None if main_process else True)
         t_data_start = time.time()
         for batch in bar:
             t_start = time.time()
             model.set_input(batch)
             losses = model.optimize_parameters()
-            n = batch["A"].size(0)
+            n = batch["A"].size(0) * ctx.world_size  # images of the global batch, all ranks together
             total_iters, epoch_iter = total_iters + n, epoch_iter + n
-            g_losses.append(losses["G_A"] + losses["G_B"] + losses["cycle_A"] + losses["cycle_B"]
-                            + losses["idt_A"] + losses["idt_B"])
-            bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
+            g_loss_sum += sum(losses[k] for k in GENERATOR_LOSSES)
+            steps += 1
 
             if crossed(total_iters, n, opt.print_freq):
-                t_comp = (time.time() - t_start) / n
-                t_data = (t_start - t_data_start) / n
-                recorder.losses(epoch, epoch_iter, total_iters, epoch - 1 + epoch_iter / n_samples,
-                                t_comp, t_data, losses, model.current_lr())
-            if crossed(total_iters, n, opt.display_freq):
+                values = loss_values(dict(zip(losses, distributed.mean_over_ranks(ctx, torch.stack(list(losses.values()))))))
+                if main_process:
+                    t_comp = (time.time() - t_start) / n
+                    t_data = (t_start - t_data_start) / n
+                    recorder.losses(epoch, epoch_iter, total_iters, epoch - 1 + epoch_iter / n_samples,
+                                    t_comp, t_data, values, model.current_lr())
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in values.items()}, refresh=False)
+            if crossed(total_iters, n, opt.display_freq) and main_process:
                 to_html = crossed(total_iters, n, opt.update_html_freq) or not html_done
                 recorder.images(epoch, total_iters, model.visuals(), to_html)
                 html_done = html_done or to_html
@@ -144,16 +177,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             t_data_start = time.time()
         bar.close()
 
-        if not html_done:
+        if not html_done and main_process:
             recorder.images(epoch, total_iters, model.visuals(), to_html=True)
-        lr = model.update_learning_rate(float(np.mean(g_losses)) if g_losses else None)
+        mean_g = float(distributed.mean_over_ranks(ctx, g_loss_sum / max(steps, 1))) if steps else None
+        lr = model.update_learning_rate(mean_g)
         save("latest", epoch, epoch_iter, done=True)
         if epoch % opt.save_epoch_freq == 0 or epoch == last_epoch:
             save(str(epoch), epoch, epoch_iter, done=True)
-        print(f"end of epoch {epoch}/{last_epoch}: {epoch_iter} images, mean G loss "
-              f"{np.mean(g_losses) if g_losses else float('nan'):.3f}, learning rate now {lr:.7f}")
-    recorder.close()
-    print(f"train.py: done; checkpoints in {run_dir}")
+        say(f"end of epoch {epoch}/{last_epoch}: {epoch_iter} images, mean G loss "
+            f"{mean_g if mean_g is not None else float('nan'):.3f}, learning rate now {lr:.7f}")
+    if main_process:
+        recorder.close()
+    distributed.barrier(ctx)  # no rank leaves (and tears the group down) before rank 0 has saved
+    say(f"train.py: done; checkpoints in {run_dir}")
     return 0
 
 

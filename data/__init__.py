@@ -5,31 +5,40 @@ import os
 from typing import Iterator
 
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader, DistributedSampler
 
 from data.datasets import DATASETS, SingleDataset, UnalignedDataset  # noqa: F401
 
 
-class UnalignedSampler(Sampler):
+class UnalignedSampler(DistributedSampler):
     """Yields ``(index_A, index_B, sample_seed)`` for one epoch, reproducibly from (seed, epoch).
 
     Shuffled: a permutation over ``max(len_A, len_B)`` picks A (modulo len_A) and each A gets a
     uniformly random B, as in the classic code. ``serial``: A and B in order, index modulo their
-    lengths. ``start`` skips the first samples, to resume in the middle of an epoch.
+    lengths. The epoch's list is the same in every process; as torch's ``DistributedSampler`` (which
+    this extends), process ``rank`` of ``num_replicas`` takes every ``num_replicas``-th entry, the
+    list padded to a multiple of ``num_replicas`` by repeating its start. So under torchrun each rank
+    draws its own A and random B images, and the ranks' batches together are exactly the batches a
+    single process with the global batch size would see. ``set_epoch(epoch, start)`` skips the
+    first ``start`` samples of the whole epoch (all ranks together), to resume in the middle of it.
     """
 
-    def __init__(self, len_A: int, len_B: int, serial: bool, seed: int):
-        self.len_A, self.len_B, self.serial, self.seed = len_A, len_B, serial, seed
+    def __init__(self, len_A: int, len_B: int, serial: bool, seed: int, num_replicas: int = 1, rank: int = 0):
+        self.len_A, self.len_B, self.serial = len_A, len_B, serial
+        self.epoch_size = max(len_A, len_B)
+        super().__init__(range(self.epoch_size), num_replicas=num_replicas, rank=rank, shuffle=False,
+                         seed=seed, drop_last=False)
         self.epoch, self.start = 1, 0
 
     def set_epoch(self, epoch: int, start: int = 0) -> None:
-        self.epoch, self.start = epoch, start
+        super().set_epoch(epoch)
+        self.start = start // self.num_replicas
 
     def __len__(self) -> int:
-        return max(self.len_A, self.len_B) - self.start
+        return self.num_samples - self.start
 
     def __iter__(self) -> Iterator[tuple[int, int, int]]:
-        n = max(self.len_A, self.len_B)
+        n = self.epoch_size
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         if self.serial:
             order = torch.arange(n)
@@ -38,7 +47,8 @@ class UnalignedSampler(Sampler):
             order = torch.randperm(n, generator=g)
             b_index = torch.randint(self.len_B, (n,), generator=g)
         seeds = torch.randint(2**62, (n,), generator=g)
-        for k in range(self.start, n):
+        positions = list(super().__iter__())[self.start:]  # this rank's share, padded
+        for k in positions:
             yield int(order[k]) % self.len_A, int(b_index[k]), int(seeds[k])
 
 
@@ -51,14 +61,21 @@ def loader_workers(num_threads: int) -> int:
     return min(num_threads, cores)
 
 
-def train_loader(opt) -> tuple[DataLoader, UnalignedSampler]:
-    """The training DataLoader over ``<dataroot>/<phase>A|B`` and its sampler."""
+def train_loader(opt, rank: int = 0, world_size: int = 1) -> tuple[DataLoader, UnalignedSampler]:
+    """The training DataLoader over ``<dataroot>/<phase>A|B`` and its sampler (this rank's share).
+
+    Workers stay alive across epochs, and batches go to pinned memory for asynchronous copies
+    when training on a GPU.
+    """
     a_nc, b_nc = (opt.input_nc, opt.output_nc) if opt.direction == "AtoB" else (opt.output_nc, opt.input_nc)
     dataset = UnalignedDataset(opt.dataroot, opt.phase, opt.max_dataset_size, opt.preprocess, opt.load_size,
                                opt.crop_size, flip=not opt.no_flip, train=True, channels_A=a_nc, channels_B=b_nc)
-    sampler = UnalignedSampler(len(dataset.A_paths), len(dataset.B_paths), opt.serial_batches, opt.seed)
-    loader = DataLoader(dataset, batch_size=opt.batch_size, sampler=sampler,
-                        num_workers=loader_workers(opt.num_threads), pin_memory=torch.cuda.is_available())
+    sampler = UnalignedSampler(len(dataset.A_paths), len(dataset.B_paths), opt.serial_batches, opt.seed,
+                               num_replicas=world_size, rank=rank)
+    workers = loader_workers(opt.num_threads)
+    loader = DataLoader(dataset, batch_size=opt.batch_size, sampler=sampler, num_workers=workers,
+                        pin_memory=torch.cuda.is_available(), persistent_workers=workers > 0,
+                        prefetch_factor=4 if workers > 0 else None)
     return loader, sampler
 
 

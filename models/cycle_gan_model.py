@@ -25,6 +25,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from models import acceleration
+from models.acceleration import unwrap
 from models.image_pool import ImagePool
 from models.losses import GANLoss, cycle_loss, gradient_penalty, identity_loss
 from models.networks import define_D, define_G
@@ -42,9 +44,21 @@ def set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
             p.requires_grad_(flag)
 
 
-def unwrap(net: nn.Module) -> nn.Module:
-    """The network inside a DataParallel/DDP wrapper (checkpoints are saved unwrapped)."""
-    return net.module if isinstance(net, (nn.DataParallel, nn.parallel.DistributedDataParallel)) else net
+def loss_values(losses: dict[str, torch.Tensor]) -> dict[str, float]:
+    """The step's loss tensors as floats, read from the device in one transfer."""
+    values = torch.stack([v.float() for v in losses.values()]).tolist()
+    return dict(zip(losses, values))
+
+
+def speed_settings(opt: argparse.Namespace) -> dict:
+    """The speed flags of ``opt``, with the classic fp32 eager path for options that predate them."""
+    return {"amp": getattr(opt, "amp", "none"), "channels_last": getattr(opt, "channels_last", False),
+            "compile": getattr(opt, "compile", False), "stack_passes": getattr(opt, "stack_passes", False),
+            "adam_impl": getattr(opt, "adam_impl", "auto")}
+
+
+def adam_kwargs(impl: str) -> dict:
+    return {"auto": {}, "for_loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}[impl]
 
 
 def select_device(gpu_ids: list[int]) -> torch.device:
@@ -60,43 +74,65 @@ def generator_flags(opt: argparse.Namespace) -> str:
 
 
 class CycleGANModel:
-    def __init__(self, opt: argparse.Namespace, device: torch.device | None = None):
+    """The four networks, their optimizers and schedulers, and one training step.
+
+    ``self.nets`` holds the plain modules (optimized and saved); ``self.runners`` what the step
+    calls (compiled and/or wrapped in DistributedDataParallel when ``ddp`` is set, as under torchrun,
+    or DataParallel for several ``--gpu_ids`` in one process).
+    """
+
+    def __init__(self, opt: argparse.Namespace, device: torch.device | None = None, ddp: bool = False):
         self.opt = opt
         self.is_train = opt.isTrain
         self.device = device or select_device(getattr(opt, "gpu_id_list", []))
+        self.speed = speed_settings(opt)
+        if self.speed["stack_passes"] and opt.norm == "batch":
+            raise UserError("--stack_passes with --norm batch would mix the statistics of the stacked images; "
+                            "use --norm instance (or none), or drop --stack_passes")
         g_args = dict(ngf=opt.ngf, norm=opt.norm, use_dropout=not opt.no_dropout,
                       init_type=opt.init_type, init_gain=opt.init_gain)
-        self.nets: dict[str, nn.Module] = {
-            "G_AB": define_G(opt.netG, opt.input_nc, opt.output_nc, **g_args),
-            "G_BA": define_G(opt.netG, opt.output_nc, opt.input_nc, **g_args),
-        }
+        nets = {"G_AB": define_G(opt.netG, opt.input_nc, opt.output_nc, **g_args),
+                "G_BA": define_G(opt.netG, opt.output_nc, opt.input_nc, **g_args)}
         if self.is_train:
             d_args = dict(ndf=opt.ndf, n_layers_D=opt.n_layers_D, norm=opt.norm,
                           init_type=opt.init_type, init_gain=opt.init_gain)
-            self.nets["D_B"] = define_D(opt.netD, opt.output_nc, **d_args)
-            self.nets["D_A"] = define_D(opt.netD, opt.input_nc, **d_args)
-        for name, net in self.nets.items():
-            net.to(self.device)
-            if len(getattr(opt, "gpu_id_list", [])) > 1 and self.device.type == "cuda":
-                self.nets[name] = nn.DataParallel(net, opt.gpu_id_list)
+            nets["D_B"] = define_D(opt.netD, opt.output_nc, **d_args)
+            nets["D_A"] = define_D(opt.netD, opt.input_nc, **d_args)
+        sync_bn = ddp and opt.norm == "batch" and self.device.type == "cuda"  # SyncBatchNorm is GPU-only
+        self.nets: dict[str, nn.Module] = {
+            name: acceleration.prepare(net, self.device, self.speed["channels_last"], sync_bn)
+            for name, net in nets.items()}
+        self.runners: dict[str, nn.Module] = {
+            name: acceleration.runner(net, self.device, self.speed["compile"], ddp, getattr(opt, "gpu_id_list", []))
+            for name, net in self.nets.items()}
+        # In the generator step D only passes gradients back to the fakes, its own parameters are
+        # frozen; DDP would wait for gradients that never come, so that call skips the DDP wrapper.
+        self.frozen_D = {name: acceleration.without_ddp(r) for name, r in self.runners.items() if name[0] == "D"}
         self.G_AB, self.G_BA = self.nets["G_AB"], self.nets["G_BA"]
+        self.memory_format = acceleration.memory_format(self.speed["channels_last"])
 
         if self.is_train:
             self.D_B, self.D_A = self.nets["D_B"], self.nets["D_A"]
             seed = opt.seed if opt.seed is not None else 0
-            self.pool_fake_B = ImagePool(opt.pool_size, seed=seed + 1)
-            self.pool_fake_A = ImagePool(opt.pool_size, seed=seed + 2)
+            rank = getattr(opt, "rank", 0)  # each process of a DDP run keeps its own pool
+            self.pool_fake_B = ImagePool(opt.pool_size, seed=seed + 1 + 1000 * rank)
+            self.pool_fake_A = ImagePool(opt.pool_size, seed=seed + 2 + 1000 * rank)
             self.gan_loss = GANLoss(opt.gan_mode)
             betas = (opt.beta1, 0.999)
+            adam = adam_kwargs(self.speed["adam_impl"])
             self.optimizer_G = torch.optim.Adam(
-                itertools.chain(self.G_AB.parameters(), self.G_BA.parameters()), lr=opt.lr, betas=betas)
+                itertools.chain(self.G_AB.parameters(), self.G_BA.parameters()), lr=opt.lr, betas=betas, **adam)
             self.optimizer_D = torch.optim.Adam(
-                itertools.chain(self.D_B.parameters(), self.D_A.parameters()), lr=opt.lr, betas=betas)
+                itertools.chain(self.D_B.parameters(), self.D_A.parameters()), lr=opt.lr, betas=betas, **adam)
+            self.scaler = acceleration.grad_scaler(self.device, self.speed["amp"])
             sched = dict(policy=opt.lr_policy, first_epoch=opt.epoch_count, n_epochs=opt.n_epochs,
                          n_epochs_decay=opt.n_epochs_decay, lr_decay_iters=opt.lr_decay_iters)
             self.first_epoch = opt.epoch_count
             self.scheduler_G = build_scheduler(self.optimizer_G, **sched)
             self.scheduler_D = build_scheduler(self.optimizer_D, **sched)
+
+    def autocast(self):
+        return acceleration.autocast(self.device, self.speed["amp"])
 
     # ----------------------------------------------------------------------------------------- #
     # Training
@@ -104,54 +140,88 @@ class CycleGANModel:
 
     def set_input(self, batch: dict) -> None:
         a_key, b_key = ("A", "B") if self.opt.direction == "AtoB" else ("B", "A")
-        self.real_A = batch[a_key].to(self.device, non_blocking=True)
-        self.real_B = batch[b_key].to(self.device, non_blocking=True)
+        self.real_A = batch[a_key].to(self.device, non_blocking=True, memory_format=self.memory_format)
+        self.real_B = batch[b_key].to(self.device, non_blocking=True, memory_format=self.memory_format)
 
     def forward(self) -> None:
-        self.fake_B = self.G_AB(self.real_A)
-        self.rec_A = self.G_BA(self.fake_B)
-        self.fake_A = self.G_BA(self.real_B)
-        self.rec_B = self.G_AB(self.fake_A)
+        """Translate both ways and back (and, with identity loss, each generator on its own domain)."""
+        G_AB, G_BA = self.runners["G_AB"], self.runners["G_BA"]
+        identity = self.is_train and self.opt.lambda_identity > 0
+        if self.speed["stack_passes"]:
+            self._stacked_forward(G_AB, G_BA, identity)
+            return
+        self.fake_B = G_AB(self.real_A)
+        self.rec_A = G_BA(self.fake_B)
+        self.fake_A = G_BA(self.real_B)
+        self.rec_B = G_AB(self.fake_A)
+        if identity:
+            self.idt_A = G_AB(self.real_B)
+            self.idt_B = G_BA(self.real_A)
 
-    def discriminator_loss(self, netD: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    def _stacked_forward(self, G_AB: nn.Module, G_BA: nn.Module, identity: bool) -> None:
+        """The same six (or four) translations in three calls: G_AB on [A; B], G_BA on [B; A; fake_B]
+        (rec_A needs fake_B, which the first call made), G_AB on fake_A. Per-image norms keep the math."""
+        n = self.real_A.size(0)
+        out = G_AB(torch.cat([self.real_A, self.real_B]) if identity else self.real_A)
+        self.fake_B = out[:n]
+        parts = [self.real_B, self.real_A, self.fake_B] if identity else [self.real_B, self.fake_B]
+        out_BA = G_BA(torch.cat(parts))
+        self.fake_A, self.rec_A = out_BA[:n], out_BA[-n:]
+        self.rec_B = G_AB(self.fake_A)
+        if identity:
+            self.idt_A, self.idt_B = out[n:], out_BA[n:2 * n]
+
+    def discriminator_loss(self, name: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         """Average of D's losses on a real and a (pooled, detached) fake batch, plus the WGAN-GP term."""
-        loss = 0.5 * (self.gan_loss(netD(real), True) + self.gan_loss(netD(fake.detach()), False))
+        netD, fake = self.runners[name], fake.detach()
+        if self.speed["stack_passes"]:
+            pred_real, pred_fake = netD(torch.cat([real, fake])).chunk(2)
+        else:
+            pred_real, pred_fake = netD(real), netD(fake)
+        loss = 0.5 * (self.gan_loss(pred_real, True) + self.gan_loss(pred_fake, False))
         if self.opt.gan_mode == "wgangp":
-            loss = loss + gradient_penalty(netD, real, fake, weight=self.opt.lambda_gp)
+            with torch.autocast(self.device.type, enabled=False):  # second-order terms in fp32
+                loss = loss + gradient_penalty(self.frozen_D[name], real.float(), fake.float(), weight=self.opt.lambda_gp)
         return loss
 
-    def optimize_parameters(self) -> dict[str, float]:
-        """One step: translate both ways, update the generators with D frozen, then update D."""
-        opt = self.opt
-        self.forward()
+    def optimize_parameters(self) -> dict[str, torch.Tensor]:
+        """One step: translate both ways, update the generators with D frozen, then update D.
+
+        Returns the losses as detached 0-dim tensors (``loss_values`` reads them as floats), so a
+        step never waits for the GPU just to report.
+        """
+        opt, scaler = self.opt, self.scaler
+        with self.autocast():
+            self.forward()
 
         set_requires_grad([self.D_B, self.D_A], False)
         self.optimizer_G.zero_grad(set_to_none=True)
-        losses = {
-            "G_A": self.gan_loss(self.D_B(self.fake_B), True),
-            "G_B": self.gan_loss(self.D_A(self.fake_A), True),
-            "cycle_A": cycle_loss(self.rec_A, self.real_A, opt.lambda_A),
-            "cycle_B": cycle_loss(self.rec_B, self.real_B, opt.lambda_B),
-        }
-        if opt.lambda_identity > 0:
-            self.idt_A = self.G_AB(self.real_B)
-            self.idt_B = self.G_BA(self.real_A)
-            losses["idt_A"] = identity_loss(self.idt_A, self.real_B, opt.lambda_B * opt.lambda_identity)
-            losses["idt_B"] = identity_loss(self.idt_B, self.real_A, opt.lambda_A * opt.lambda_identity)
-        sum(losses.values()).backward()
-        self.optimizer_G.step()
+        with self.autocast():
+            losses = {
+                "G_A": self.gan_loss(self.frozen_D["D_B"](self.fake_B), True),
+                "G_B": self.gan_loss(self.frozen_D["D_A"](self.fake_A), True),
+                "cycle_A": cycle_loss(self.rec_A, self.real_A, opt.lambda_A),
+                "cycle_B": cycle_loss(self.rec_B, self.real_B, opt.lambda_B),
+            }
+            if opt.lambda_identity > 0:
+                losses["idt_A"] = identity_loss(self.idt_A, self.real_B, opt.lambda_B * opt.lambda_identity)
+                losses["idt_B"] = identity_loss(self.idt_B, self.real_A, opt.lambda_A * opt.lambda_identity)
+        scaler.scale(sum(losses.values())).backward()
+        scaler.step(self.optimizer_G)
 
         set_requires_grad([self.D_B, self.D_A], True)
         self.optimizer_D.zero_grad(set_to_none=True)
-        losses["D_A"] = self.discriminator_loss(self.D_B, self.real_B, self.pool_fake_B.query(self.fake_B))
-        losses["D_B"] = self.discriminator_loss(self.D_A, self.real_A, self.pool_fake_A.query(self.fake_A))
-        (losses["D_A"] + losses["D_B"]).backward()
-        self.optimizer_D.step()
+        with self.autocast():
+            losses["D_A"] = self.discriminator_loss("D_B", self.real_B, self.pool_fake_B.query(self.fake_B))
+            losses["D_B"] = self.discriminator_loss("D_A", self.real_A, self.pool_fake_A.query(self.fake_A))
+        scaler.scale(losses["D_A"] + losses["D_B"]).backward()
+        scaler.step(self.optimizer_D)
+        scaler.update()
 
-        values = {name: float(losses[name].detach()) for name in LOSS_NAMES if name in losses}
         if opt.lambda_identity <= 0:
-            values.update(idt_A=0.0, idt_B=0.0)
-        return {name: values[name] for name in LOSS_NAMES}
+            zero = torch.zeros((), device=self.device)
+            losses.update(idt_A=zero, idt_B=zero)
+        return {name: losses[name].detach() for name in LOSS_NAMES}
 
     def visuals(self) -> dict[str, torch.Tensor]:
         """The current images, in the classic display order."""
@@ -161,7 +231,7 @@ class CycleGANModel:
         names += ["real_B", "fake_A", "rec_B"]
         if self.is_train and self.opt.lambda_identity > 0:
             names.append("idt_A")
-        return {n: getattr(self, n).detach() for n in names if hasattr(self, n)}
+        return {n: getattr(self, n).detach().float() for n in names if hasattr(self, n)}
 
     def update_learning_rate(self, epoch_loss: float | None = None) -> float:
         """Step both schedulers at the end of an epoch; returns the new learning rate."""
@@ -182,12 +252,14 @@ class CycleGANModel:
     @torch.no_grad()
     def translate(self, images: torch.Tensor, direction: str) -> dict[str, torch.Tensor]:
         """A batch of domain-A images (direction "AtoB") or B images ("BtoA") and its round trip."""
-        images = images.to(self.device, non_blocking=True)
-        if direction == "AtoB":
-            fake = self.G_AB(images)
-            return {"real_A": images, "fake_B": fake, "rec_A": self.G_BA(fake)}
-        fake = self.G_BA(images)
-        return {"real_B": images, "fake_A": fake, "rec_B": self.G_AB(fake)}
+        images = images.to(self.device, non_blocking=True, memory_format=self.memory_format)
+        G_AB, G_BA = self.runners["G_AB"], self.runners["G_BA"]
+        forward, back = (G_AB, G_BA) if direction == "AtoB" else (G_BA, G_AB)
+        with self.autocast():
+            fake = forward(images)
+            rec = back(fake)
+        real, fake_name, rec_name = ("real_A", "fake_B", "rec_A") if direction == "AtoB" else ("real_B", "fake_A", "rec_B")
+        return {real: images, fake_name: fake.float(), rec_name: rec.float()}
 
     def eval(self) -> None:
         for net in self.nets.values():
@@ -200,7 +272,7 @@ class CycleGANModel:
     def save(self, folder: str | Path, label: str, train_state: dict | None = None) -> None:
         """Write every network (unwrapped, on the CPU) and, for training, the training state."""
         for name, net in self.nets.items():
-            state = {k: v.detach().cpu() for k, v in unwrap(net).state_dict().items()}
+            state = {k: v.detach().cpu().contiguous() for k, v in unwrap(net).state_dict().items()}
             atomic_save(state, net_path(folder, label, CLASSIC_NAMES[name]))
         if train_state is not None:
             atomic_save(self.training_state() | train_state, state_path(folder, label))
@@ -224,6 +296,7 @@ class CycleGANModel:
             "scheduler_D": self.scheduler_D.state_dict(),
             "pool_fake_A": self.pool_fake_A.state_dict(),
             "pool_fake_B": self.pool_fake_B.state_dict(),
+            "grad_scaler": self.scaler.state_dict(),
             "first_epoch": self.first_epoch,
         }
 
@@ -254,6 +327,8 @@ class CycleGANModel:
                     scheduler._last_lr = [g["lr"] for g in optimizer.param_groups]
             self.pool_fake_A.load_state_dict(state["pool_fake_A"], self.device)
             self.pool_fake_B.load_state_dict(state["pool_fake_B"], self.device)
+            if state.get("grad_scaler"):  # empty when the saved run did not use fp16
+                self.scaler.load_state_dict(state["grad_scaler"])
         except (KeyError, ValueError, RuntimeError) as err:
             raise UserError(f"{path} does not match this run ({err}); was it written by another "
                             "version or architecture? start a new --name or drop --continue_train") from err

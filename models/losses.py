@@ -24,6 +24,7 @@ class GANLoss(nn.Module):
         self.real_label, self.fake_label = real_label, fake_label
 
     def forward(self, prediction: torch.Tensor, target_is_real: bool) -> torch.Tensor:
+        prediction = prediction.float()  # losses in fp32, also under --amp
         if self.gan_mode == "wgangp":
             # The critic maximises D(real) - D(fake); as a loss to minimise: -D(real) and +D(fake).
             return -prediction.mean() if target_is_real else prediction.mean()

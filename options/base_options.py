@@ -24,6 +24,7 @@ from util.errors import UserError
 # was trained with, so these are taken from the run's train_opt.json when not given.
 GENERATOR_FLAGS = ("netG", "ngf", "norm", "no_dropout", "input_nc", "output_nc")
 DISCRIMINATOR_FLAGS = ("netD", "ndf", "n_layers_D")
+AMP_MODES = ("none", "bf16", "fp16")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -93,6 +94,16 @@ def add_base_options(p: argparse.ArgumentParser) -> None:
                    help="scaling and cropping of images at load time")
     g.add_argument("--no_flip", action="store_true", help="if specified, do not flip the images for data augmentation")
     g.add_argument("--display_winsize", type=positive_int, default=256, help="display window size for visdom and HTML")
+
+    g = p.add_argument_group("speed")
+    g.add_argument("--amp", type=str, default="none", choices=AMP_MODES,
+                   help="mixed precision: none keeps plain fp32; bf16 autocast; fp16 autocast with a gradient scaler")
+    g.add_argument("--channels_last", action="store_true",
+                   help="networks and images in channels-last memory layout (faster convolutions on recent GPUs)")
+    g.add_argument("--compile", action="store_true",
+                   help="torch.compile the networks (a one-off compile of a minute or more, then faster steps)")
+    g.add_argument("--cudnn_benchmark", action=argparse.BooleanOptionalAction, default=True,
+                   help="let cuDNN time its convolution algorithms for the fixed image size (CUDA only)")
 
     g = p.add_argument_group("loading")
     g.add_argument("--epoch", type=str, default="latest", help="which epoch to load? set to latest to use latest cached model")

@@ -60,6 +60,13 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                    help="use identity mapping. Setting lambda_identity other than 0 has an effect of scaling the "
                         "weight of the identity mapping loss. For example, if the weight of the identity loss should "
                         "be 10 times smaller than the weight of the reconstruction loss, please set lambda_identity = 0.1")
+    g.add_argument("--adam_impl", type=str, default="auto", choices=("auto", "for_loop", "foreach", "fused"),
+                   help="Adam implementation: auto is PyTorch's default (foreach on GPUs, a loop on the CPU); "
+                        "fused runs one kernel for all parameters")
+    g.add_argument("--stack_passes", action="store_true",
+                   help="one generator call per direction on stacked inputs (translation, identity and the "
+                        "reconstruction) and one discriminator call on [real; fake]: fewer, larger calls, "
+                        "the same per-image math with --norm instance or none (refused with --norm batch)")
     g.add_argument("--lambda_gp", type=float, default=10.0,
                    help="weight of the WGAN-GP gradient penalty (only with --gan_mode wgangp)")
 

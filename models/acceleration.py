@@ -1,0 +1,78 @@
+"""The speed settings shared by training and inference: mixed precision, memory layout,
+torch.compile, and the DataParallel / DistributedDataParallel wrappers.
+
+A network is kept twice over: the plain ``nn.Module`` (whose parameters the optimizers hold and
+whose state dict is saved, so checkpoints keep the classic key layout whatever the settings) and a
+*runner* that calls it: compiled, then wrapped for several GPUs. ``--amp none`` without the other
+flags makes the runner the module itself, the classic fp32 eager path.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from torch import nn
+
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def autocast(device: torch.device, amp: str):
+    """The autocast context of ``--amp`` (a no-op for ``none``)."""
+    if amp == "none":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=AMP_DTYPES[amp])
+
+
+def grad_scaler(device: torch.device, amp: str) -> torch.amp.GradScaler:
+    """A gradient scaler, active only for fp16 (bf16 has fp32's range and needs none)."""
+    return torch.amp.GradScaler(device.type, enabled=amp == "fp16")
+
+
+def memory_format(channels_last: bool) -> torch.memory_format:
+    return torch.channels_last if channels_last else torch.contiguous_format
+
+
+def configure_backends(device: torch.device, cudnn_benchmark: bool) -> None:
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = cudnn_benchmark
+        # TF32 only touches fp32 matmuls/convolutions; --amp none on a CPU is unaffected.
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+
+def prepare(net: nn.Module, device: torch.device, channels_last: bool = False, sync_batchnorm: bool = False
+            ) -> nn.Module:
+    """The plain module on ``device`` in its memory layout (BatchNorm made SyncBatchNorm for DDP on GPUs)."""
+    if sync_batchnorm:
+        net = nn.SyncBatchNorm.convert_sync_batchnorm(net)  # same state-dict keys as BatchNorm2d
+    return net.to(device=device, memory_format=memory_format(channels_last))
+
+
+def runner(net: nn.Module, device: torch.device, compile: bool = False, ddp: bool = False,
+           data_parallel_ids: list[int] | None = None) -> nn.Module:
+    """What the training step calls: ``net`` compiled, then in DDP (torchrun) or DataParallel."""
+    run = torch.compile(net) if compile else net
+    if ddp:
+        # Buffers are not broadcast: with SyncBatchNorm (GPUs) the statistics already agree, and
+        # instance norm has none; the networks run several times per step, each call would re-send them.
+        ids = [device.index] if device.type == "cuda" else None
+        run = nn.parallel.DistributedDataParallel(run, device_ids=ids, broadcast_buffers=False)
+    elif data_parallel_ids and len(data_parallel_ids) > 1 and device.type == "cuda":
+        run = nn.DataParallel(run, data_parallel_ids)
+    return run
+
+
+def without_ddp(run: nn.Module) -> nn.Module:
+    """A runner without its DDP wrapper: for calls that must not take part in gradient averaging."""
+    return run.module if isinstance(run, nn.parallel.DistributedDataParallel) else run
+
+
+def unwrap(net: nn.Module) -> nn.Module:
+    """The plain module inside DataParallel / DDP / torch.compile wrappers."""
+    while True:
+        if isinstance(net, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+            net = net.module
+        elif hasattr(net, "_orig_mod"):
+            net = net._orig_mod
+        else:
+            return net

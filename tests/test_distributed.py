@@ -1,0 +1,132 @@
+"""torchrun + DistributedDataParallel on the CPU (gloo): two processes with batch b train the same
+weights as one process with batch 2b; their checkpoints are plain classic state dicts; a DDP run
+resumes under DDP and in a single process; the epoch sampler splits the work as DistributedSampler."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import ROOT, write_images
+from data import UnalignedSampler
+from models.networks import define_D, define_G
+
+pytestmark = pytest.mark.slow
+
+# --norm none: every parameter gets a real gradient (conv biases before instance norm get only
+# rounding noise, which Adam would blow up to lr-sized steps of random sign). No pool: each rank
+# keeps its own, so pooled fakes could not match a single process.
+TINY = ["--load_size", "36", "--crop_size", "32", "--ngf", "8", "--ndf", "8", "--netG", "resnet_6blocks",
+        "--norm", "none", "--pool_size", "0", "--display_id", "0", "--num_threads", "0", "--print_freq", "2",
+        "--display_freq", "100", "--gpu_ids", "-1", "--seed", "3", "--no_html"]
+
+
+@pytest.fixture(scope="module")
+def dataroot(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("ddp_data")
+    write_images(root / "trainA", 8, seed=11)
+    write_images(root / "trainB", 6, seed=12)
+    return root
+
+
+def run(args: list[str], nproc: int = 0) -> subprocess.CompletedProcess:
+    """train.py in a fresh interpreter; under ``torchrun --standalone`` when ``nproc`` > 0."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(key, None)
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc)] \
+        if nproc else [sys.executable]
+    proc = subprocess.run([*launcher, str(ROOT / "train.py"), *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def weights(folder: Path, label: str = "latest") -> dict[str, dict[str, torch.Tensor]]:
+    return {name: torch.load(folder / f"{label}_net_{name}.pth", map_location="cpu", weights_only=True)
+            for name in ("G_A", "G_B", "D_A", "D_B")}
+
+
+def max_difference(a: dict, b: dict) -> float:
+    return max(float((a[n][k].float() - b[n][k].float()).abs().max()) for n in a for k in a[n])
+
+
+@pytest.fixture(scope="module")
+def runs(dataroot, tmp_path_factory):
+    """The same 2 epochs (8 samples each): 2 processes x batch 1, 1 process x batch 2, 1 x batch 1."""
+    ckpt = tmp_path_factory.mktemp("ddp_ckpt")
+    common = ["--dataroot", str(dataroot), "--checkpoints_dir", str(ckpt), *TINY,
+              "--n_epochs", "1", "--n_epochs_decay", "1"]
+    ddp = run([*common, "--name", "ddp", "--batch_size", "1"], nproc=2)
+    run([*common, "--name", "single", "--batch_size", "2"])
+    run([*common, "--name", "small_batch", "--batch_size", "1"])
+    return ckpt, ddp
+
+
+def test_two_processes_equal_one_with_the_global_batch(runs):
+    ckpt, _ = runs
+    ddp, single, other = weights(ckpt / "ddp"), weights(ckpt / "single"), weights(ckpt / "small_batch")
+    start = {"G_A": define_G("resnet_6blocks", 3, 3, ngf=8, norm="none")}
+    assert max_difference(ddp, single) < 2e-6
+    # The check can fail: a different batch (or ranks that did not average) lands far away.
+    assert max_difference(other, single) > 1e-4
+    moved = max(float((single["G_A"][k] - v).abs().max()) for k, v in start["G_A"].state_dict().items())
+    assert moved > 1e-4  # the weights did train away from any initialisation
+
+
+def test_only_rank_zero_logs_and_counts_the_global_batch(runs):
+    ckpt, proc = runs
+    assert proc.stdout.count("train.py: done") == 1
+    assert "2 processes" in proc.stdout
+    records = [json.loads(line) for line in (ckpt / "ddp" / "loss_log.jsonl").read_text().splitlines()]
+    # one record per 2 global images (--print_freq 2), 8 images per epoch, 2 epochs: not doubled by rank 1
+    assert [r["total_iters"] for r in records] == list(range(2, 17, 2))
+    state = torch.load(ckpt / "ddp" / "latest_train_state.pth", map_location="cpu", weights_only=True)
+    assert state["total_iters"] == 16 and state["epoch"] == 2
+
+
+def test_ddp_checkpoint_loads_in_the_classic_layout_and_resumes_in_one_process(runs, dataroot, tmp_path):
+    ckpt, _ = runs
+    g = define_G("resnet_6blocks", 3, 3, ngf=8, norm="none")
+    g.load_state_dict(torch.load(ckpt / "ddp" / "latest_net_G_A.pth", weights_only=True))  # strict: no "module."
+    d = define_D("basic", 3, ndf=8, norm="none")
+    d.load_state_dict(torch.load(ckpt / "ddp" / "latest_net_D_B.pth", weights_only=True))
+    proc = run(["--dataroot", str(dataroot), "--checkpoints_dir", str(ckpt), *TINY, "--name", "ddp",
+                "--batch_size", "2", "--n_epochs", "1", "--n_epochs_decay", "2", "--continue_train"])
+    assert "epochs 3..3" in proc.stdout
+    state = torch.load(ckpt / "ddp" / "latest_train_state.pth", map_location="cpu", weights_only=True)
+    assert state["total_iters"] == 24 and state["epoch"] == 3
+
+
+def test_resume_under_ddp_matches_an_unbroken_ddp_run(dataroot, tmp_path):
+    """Stopped after epoch 1 and resumed with torchrun = the same 2 epochs straight through."""
+    common = ["--dataroot", str(dataroot), "--checkpoints_dir", str(tmp_path), *TINY, "--batch_size", "1",
+              "--n_epochs", "1"]
+    run([*common, "--name", "straight", "--n_epochs_decay", "1"], nproc=2)
+    run([*common, "--name", "resumed", "--n_epochs_decay", "0"], nproc=2)
+    run([*common, "--name", "resumed", "--n_epochs_decay", "1", "--continue_train"], nproc=2)
+    assert max_difference(weights(tmp_path / "resumed"), weights(tmp_path / "straight")) < 1e-6
+
+
+@pytest.mark.parametrize("n, world", [(8, 2), (7, 2), (5, 3), (6, 1)])
+def test_sampler_ranks_split_the_single_process_epoch(n, world):
+    """Interleaved shares, padded like DistributedSampler; own random B per sample; resumable."""
+    whole = list(UnalignedSampler(n, 4, serial=False, seed=9))
+    shares = []
+    for rank in range(world):
+        s = UnalignedSampler(n, 4, serial=False, seed=9, num_replicas=world, rank=rank)
+        s.set_epoch(1)
+        shares.append(list(s))
+        assert len(shares[-1]) == len(s) == -(-n // world)
+    padded = whole + whole[: -n % world or 0] if n % world else whole
+    assert [shares[k % world][k // world] for k in range(len(padded))] == padded
+    later = UnalignedSampler(n, 4, serial=False, seed=9, num_replicas=world, rank=world - 1)
+    later.set_epoch(1, start=2 * world)  # resume after two global batches of 1 per rank
+    assert list(later) == shares[world - 1][2:]
+    later.set_epoch(2)
+    assert list(later) != shares[world - 1]  # a new order each epoch
