@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
@@ -32,9 +33,10 @@ from options.test_options import parse_test_options
 from util.checkpoint import infer_generator_flags, net_path, safe_load
 from util.errors import UserError, run_cli
 from util.html import HTMLPage
-from util.image_io import save_image, tensor_to_image
+from util.image_io import ImageWriter, tensors_to_images
 
-DATA_FLAGS = ("crop_size", "preprocess")  # test at the training scale unless told otherwise
+DATA_FLAGS = ("crop_size", "preprocess")
+DEFAULT_TEST_BATCH = 16  # test at the training scale unless told otherwise
 
 
 def checkpoint_label(opt) -> str:
@@ -67,7 +69,15 @@ def resolve_architecture(opt, given: set[str], run_dir: Path) -> None:
                 setattr(opt, flag, value)
     if opt.load_size is None:
         opt.load_size = opt.crop_size
+    if opt.batch_size is None:
+        opt.batch_size = default_batch_size(opt)
     check_size_fits_generator(opt)
+
+
+def default_batch_size(opt) -> int:
+    """Per-image norms make batching free; batch norm in training mode (no --eval) would mix the
+    images of a batch, so it keeps the classic one image at a time."""
+    return 1 if opt.norm == "batch" and not opt.eval else DEFAULT_TEST_BATCH
 
 
 def results_folder(opt) -> Path:
@@ -80,29 +90,57 @@ def output_name(relpath: str, label: str) -> str:
     return str(rel.with_name(f"{rel.stem}_{label}.png"))
 
 
-def translate_folder(model, dataset: SingleDataset, direction: str, opt, out_dir: Path,
-                     what: str) -> list[tuple[str, list[str], list[str]]]:
-    """Run every image of ``dataset`` (up to --num_test) through the model; returns page rows."""
+def translate_folder(model, dataset: SingleDataset, direction: str, opt, out_dir: Path, what: str,
+                     writer: ImageWriter, page: ResultsPage) -> int:
+    """Run every image of ``dataset`` (up to --num_test) through the model in batches; returns the count.
+
+    Images stream through: workers decode the next batches while the model runs, finished pictures
+    go to the writer threads, and only the first rows reach the HTML page, so a folder of any size
+    (FFHQ's 70,000) runs in constant memory.
+    """
     subset = torch.utils.data.Subset(dataset, range(min(len(dataset), opt.num_test)))
-    loader = DataLoader(subset, batch_size=opt.batch_size, shuffle=False, num_workers=loader_workers(opt.num_threads),
-                        collate_fn=collate_images, pin_memory=torch.cuda.is_available())
-    rows = []
+    workers = loader_workers(opt.num_threads)
+    loader = DataLoader(subset, batch_size=opt.batch_size, shuffle=False, num_workers=workers,
+                        collate_fn=collate_images, pin_memory=torch.cuda.is_available(),
+                        prefetch_factor=4 if workers > 0 else None)
+    count = 0
     for batch in tqdm(loader, desc=f"{what} ({direction})", unit="batch", disable=None, file=sys.stdout):
         images = batch["image"]
         groups = [images] if isinstance(images, torch.Tensor) else [im.unsqueeze(0) for im in images]
-        outputs: dict[str, list[torch.Tensor]] = {}
+        outputs: dict[str, list[np.ndarray]] = {}
         for group in groups:
             for label, tensor in model.translate(group, direction).items():
-                outputs.setdefault(label, []).extend(tensor.cpu())
+                outputs.setdefault(label, []).extend(tensors_to_images(tensor))
         for k, relpath in enumerate(batch["relpath"]):
             size = batch["size"][k] if opt.preprocess == "none" else None
-            names = []
-            for label, tensors in outputs.items():
-                name = output_name(relpath, label)
-                save_image(tensor_to_image(tensors[k]), out_dir / "images" / name, opt.aspect_ratio, size)
-                names.append(name)
-            rows.append((relpath, [f"images/{nm}" for nm in names], list(outputs)))
-    return rows
+            names = [output_name(relpath, label) for label in outputs]
+            for name, pictures in zip(names, outputs.values()):
+                writer.submit(pictures[k], out_dir / "images" / name, opt.aspect_ratio, size)
+            page.add(relpath, [f"images/{nm}" for nm in names], list(outputs))
+        count += len(batch["relpath"])
+    return count
+
+
+class ResultsPage:
+    """index.html with the first ``max_rows`` results (a page of 70,000 rows helps nobody)."""
+
+    def __init__(self, out_dir: Path, title: str, max_rows: int, width: int):
+        self.page = HTMLPage(out_dir, title) if max_rows > 0 else None
+        self.max_rows, self.width, self.rows = max_rows, width, 0
+
+    def add(self, relpath: str, images: list[str], labels: list[str]) -> None:
+        self.rows += 1
+        if self.page is not None and self.rows <= self.max_rows:
+            self.page.add_header(relpath)
+            self.page.add_images(images, labels, width=self.width)
+
+    def save(self) -> None:
+        if self.page is None:
+            return
+        if self.rows > self.max_rows:
+            self.page.add_header(f"... and {self.rows - self.max_rows} more in images/ "
+                                 f"(--max_html_rows {self.max_rows})")
+        self.page.save()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -136,15 +174,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     out_dir = results_folder(opt)
     save_options(opt, parser, out_dir)  # beside the results, so a read-only checkpoint folder works
-    page = HTMLPage(out_dir, f"Experiment = {opt.name}, Phase = {opt.phase}, Epoch = {opt.epoch}")
+    page = ResultsPage(out_dir, f"Experiment = {opt.name}, Phase = {opt.phase}, Epoch = {opt.epoch}",
+                       opt.max_html_rows, opt.display_winsize)
+    writer = ImageWriter(threads=max(2, loader_workers(opt.num_threads)))
     total = 0
-    for dataset, (_, direction, _, what) in zip(datasets, jobs):
-        rows = translate_folder(model, dataset, direction, opt, out_dir, what)
-        for relpath, images, labels in rows:
-            page.add_header(relpath)
-            page.add_images(images, labels, width=opt.display_winsize)
-        total += len(rows)
-    page.save()
+    try:
+        try:
+            for dataset, (_, direction, _, what) in zip(datasets, jobs):
+                total += translate_folder(model, dataset, direction, opt, out_dir, what, writer, page)
+        finally:
+            writer.close()
+        page.save()
+    except OSError as err:
+        raise UserError(f"cannot write results into {out_dir}: {err.strerror or err}; check --results_dir "
+                        "(free space, permissions)") from err
     print(f"test.py: translated {total} images with {net_path(run_dir, label, generator_files(opt)[0]).name}"
           f"{' and its partner' if opt.model == 'cycle_gan' else ''}; results in {out_dir}")
     return 0

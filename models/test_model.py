@@ -10,7 +10,8 @@ from pathlib import Path
 
 import torch
 
-from models.cycle_gan_model import generator_flags, select_device
+from models import acceleration
+from models.cycle_gan_model import generator_flags, select_device, speed_settings
 from models.networks import define_G
 from util.checkpoint import load_network, net_path
 
@@ -22,7 +23,11 @@ class TestModel:
         self.file_name = "G" + opt.model_suffix
         self.G = define_G(opt.netG, opt.input_nc, opt.output_nc, ngf=opt.ngf, norm=opt.norm,
                           use_dropout=not opt.no_dropout, init_type=opt.init_type, init_gain=opt.init_gain)
-        self.G.to(self.device)
+        self.speed = speed_settings(opt)
+        self.G = acceleration.prepare(self.G, self.device, self.speed["channels_last"])
+        self.runner = acceleration.runner(self.G, self.device, self.speed["compile"],
+                                          data_parallel_ids=getattr(opt, "gpu_id_list", []))
+        self.memory_format = acceleration.memory_format(self.speed["channels_last"])
         self.nets = {self.file_name: self.G}
 
     def load(self, folder: str | Path, label: str) -> None:
@@ -34,5 +39,7 @@ class TestModel:
 
     @torch.no_grad()
     def translate(self, images: torch.Tensor, direction: str | None = None) -> dict[str, torch.Tensor]:
-        images = images.to(self.device, non_blocking=True)
-        return {"real": images, "fake": self.G(images)}
+        images = images.to(self.device, non_blocking=True, memory_format=self.memory_format)
+        with acceleration.autocast(self.device, self.speed["amp"]):
+            fake = self.runner(images)
+        return {"real": images, "fake": fake.float()}

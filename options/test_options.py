@@ -9,7 +9,8 @@ import argparse
 import sys
 from typing import Sequence
 
-from options.base_options import OneLineParser, add_base_options, explicit_flags, finish_options, positive_int
+from options.base_options import (OneLineParser, add_base_options, explicit_flags, finish_options,
+                                  non_negative_int, positive_int)
 
 
 def add_test_options(p: argparse.ArgumentParser) -> None:
@@ -20,6 +21,8 @@ def add_test_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--eval", action="store_true",
                    help="use eval mode during test time (batch norm with running statistics, no dropout)")
     g.add_argument("--num_test", type=positive_int, default=50, help="how many test images to run (per domain)")
+    g.add_argument("--max_html_rows", type=non_negative_int, default=1000,
+                   help="index.html shows the first this many results (0: no page); every image is still written")
     g.add_argument("--model_suffix", type=str, default="", choices=("", "_A", "_B"),
                    help="--model test loads <epoch>_net_G<model_suffix>.pth: _A is G_AB (A->B), _B is G_BA (B->A)")
 
@@ -29,7 +32,8 @@ def build_test_parser(model: str = "test") -> OneLineParser:
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_base_options(parser)
     add_test_options(parser)
-    parser.set_defaults(model="test", no_flip=True, load_size=None)
+    # batch_size None: 16 images per batch, or 1 for batch-norm networks without --eval (see test.py)
+    parser.set_defaults(model="test", no_flip=True, load_size=None, batch_size=None)
     if model == "test":
         parser.set_defaults(dataset_mode="single")
     else:

@@ -35,7 +35,8 @@ TEST_DEFAULTS = {
     "results_dir": "./results/", "aspect_ratio": 1.0, "phase": "test", "eval": False, "num_test": 50,
     "model_suffix": "", "model": "test", "dataset_mode": "single", "no_flip": True,
 }
-TEST_SPECIFIC_BASE = {"model", "dataset_mode", "no_flip", "no_dropout", "load_size"}
+# batch_size: the classic test.py forced 1; ours resolves None to 16, or 1 for batch norm without --eval
+TEST_SPECIFIC_BASE = {"model", "dataset_mode", "no_flip", "no_dropout", "load_size", "batch_size"}
 
 CHOICES = {
     "netG": ["resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128"],
