@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from data import collate_images, loader_workers
 from data.datasets import SingleDataset
+from models import acceleration
 from models.cycle_gan_model import CycleGANModel, select_device
 from models.test_model import TestModel
 from options.base_options import (GENERATOR_FLAGS, adopt_run_flags, check_size_fits_generator, load_run_options,
@@ -151,6 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     resolve_architecture(opt, given, run_dir)
     opt.gpu_id_list = usable_gpu_ids(opt.gpu_ids, "test.py")
     device = select_device(opt.gpu_id_list)
+    acceleration.check_amp(device, opt.amp)
+    acceleration.configure_backends(device, opt.cudnn_benchmark)
     label = checkpoint_label(opt)
 
     if opt.model == "cycle_gan":

@@ -105,7 +105,10 @@ def train(opt, given: set[str], parser, ctx: distributed.Context) -> int:
     seed_everything(opt.seed)
     loader, sampler = train_loader(opt, ctx.rank, ctx.world_size)  # checks the data folders before anything is written
     device = ctx.device
+    acceleration.check_amp(device, opt.amp)
     acceleration.configure_backends(device, opt.cudnn_benchmark)
+    if ctx.distributed and opt.norm == "batch" and device.type == "cpu":
+        say("train.py: note: SyncBatchNorm needs GPUs; on the CPU each process normalises its own batch")
 
     model = CycleGANModel(opt, device, ddp=ctx.distributed)
     if ctx.distributed:  # same initial weights everywhere (DDP checks), then each rank its own dropout

@@ -13,6 +13,8 @@ import contextlib
 import torch
 from torch import nn
 
+from util.errors import UserError
+
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -21,6 +23,13 @@ def autocast(device: torch.device, amp: str):
     if amp == "none":
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=AMP_DTYPES[amp])
+
+
+def check_amp(device: torch.device, amp: str) -> None:
+    """Refuse bf16 on GPUs without bf16 arithmetic (before Ampere, e.g. the V100), where it is emulated."""
+    if amp == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported(including_emulation=False):
+        raise UserError(f"--amp bf16: {torch.cuda.get_device_name(device)} has no bf16 arithmetic; "
+                        "use --amp fp16 (with its gradient scaler) or --amp none")
 
 
 def grad_scaler(device: torch.device, amp: str) -> torch.amp.GradScaler:

@@ -1,12 +1,30 @@
 """Speed measurements, each next to its plain baseline measured in the same run.
 
-    python scripts/benchmark.py --mode fid --images 200 --size 256 [--inception_weights FILE] --json
+    python scripts/benchmark.py --mode all --crop_size 128 --batch_size 1 --iters 10 \\
+        --compile --stack_passes --adam_impl fused --device cpu --json
+    python scripts/benchmark.py --mode train --crop_size 256 --amp bf16 --channels_last --device cuda --json
+
+``--mode train``: seconds per CycleGAN iteration (the classic resnet_9blocks/basic networks, lsgan,
+identity loss, image pool; random images already on the device, so data loading is not counted) and
+images/s, for the plain fp32 eager path and for the settings given (``--amp``, ``--channels_last``,
+``--compile``, ``--stack_passes``, ``--adam_impl``), with the ratio; peak memory of the fast path
+(CUDA: max allocated; CPU: peak resident set of the process, reset before each measurement); on
+CUDA also the step's FLOPs (counted by torch's FlopCounterMode) and the fraction of the GPU's bf16
+peak that the fast step reaches.
+
+``--mode test``: generator inference at the crop size: the classic loop (one image at a time,
+fp32 eager) against batches of ``--test_batch_size`` with the settings given.
+
+``--mode data``: the training DataLoader (decode, resize to --load_size, crop, flip; one A and one
+B image per sample) in images/s (samples/s x 2) from synthetic photo-like PNGs of 1024 px (FFHQ's
+size) and of 286 px (pre-resized), with ``--num_threads`` workers.
 
 ``--mode fid``: scripts/fid.py's path against pytorch-fid's own ``calculate_fid_given_paths`` on the
 same two folders of generated PNGs, with the same weights file; reports seconds, images/s, the
 speed-up and both FID values. Without ``--inception_weights`` a random-weights file of the same
 layout is made (speed does not depend on the values; the FIDs are then meaningless but must agree).
-The last line is one JSON object.
+
+``--mode all`` runs train, test and data. The last line printed is always one JSON object.
 """
 from __future__ import annotations
 
@@ -22,10 +40,215 @@ from typing import Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from util.errors import run_cli  # noqa: E402
+from util.errors import UserError, run_cli  # noqa: E402
+
+# Dense bf16 tensor-core peaks (TFLOP/s) from the vendors' data sheets, by a substring of the name.
+BF16_PEAK_TFLOPS = {"H200": 989.0, "H100 SXM": 989.0, "H100 PCIe": 756.0, "H100": 989.0, "A100": 312.0,
+                    "L40S": 362.0, "A10": 125.0, "V100": 125.0, "RTX 4090": 165.0}
 
 
-def fid_mode(args) -> dict:
+def device_name(device) -> str:
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return platform.processor() or platform.machine()
+
+
+def cpu_description() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
+def synchronize(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def reset_peak_memory(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    else:
+        try:  # Linux: "5" resets the process's peak resident set size (VmHWM)
+            Path("/proc/self/clear_refs").write_text("5")
+        except OSError:
+            pass
+
+
+def peak_memory_mb(device) -> float | None:
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def train_options(args, fast: bool):
+    from options.base_options import finish_options
+    from options.train_options import build_train_parser
+
+    argv = ["--dataroot", "unused", "--crop_size", str(args.crop_size), "--load_size", str(args.crop_size),
+            "--batch_size", str(args.batch_size), "--netG", args.netG, "--seed", "0", "--gpu_ids", "-1"]
+    if fast:
+        argv += ["--amp", args.amp, "--adam_impl", args.adam_impl]
+        argv += [f"--{flag}" for flag in ("channels_last", "compile", "stack_passes") if getattr(args, flag)]
+    return finish_options(build_train_parser().parse_args(argv), is_train=True)
+
+
+def time_train(args, device, fast: bool) -> dict:
+    import torch
+
+    from models.cycle_gan_model import CycleGANModel
+
+    torch.manual_seed(0)
+    model = CycleGANModel(train_options(args, fast), device)
+    shape = (args.batch_size, 3, args.crop_size, args.crop_size)
+    batches = [{"A": torch.rand(shape, device=device) * 2 - 1, "B": torch.rand(shape, device=device) * 2 - 1}
+               for _ in range(2)]
+    for i in range(args.warmup):  # compiles (and recompiles for the frozen-D variant) happen here
+        model.set_input(batches[i % 2])
+        model.optimize_parameters()
+    synchronize(device)
+    reset_peak_memory(device)
+    t0 = time.perf_counter()
+    for i in range(args.iters):
+        model.set_input(batches[i % 2])
+        model.optimize_parameters()
+    synchronize(device)
+    seconds = (time.perf_counter() - t0) / args.iters
+    result = {"s_per_iter": seconds, "img_per_s": args.batch_size / seconds, "peak_mem_mb": peak_memory_mb(device)}
+    if device.type == "cuda" and not fast:
+        result["flops_per_iter"] = count_flops(model, batches[0])
+    return result
+
+
+def count_flops(model, batch) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        model.set_input(batch)
+        model.optimize_parameters()
+    return float(counter.get_total_flops())
+
+
+def train_mode(args, device) -> dict:
+    plain = time_train(args, device, fast=False)
+    fast = time_train(args, device, fast=True)
+    out = {"train_s_per_iter_fp32": plain["s_per_iter"], "train_s_per_iter": fast["s_per_iter"],
+           "train_img_per_s_fp32": plain["img_per_s"], "train_img_per_s": fast["img_per_s"],
+           "train_speedup": fast["img_per_s"] / plain["img_per_s"],
+           "peak_mem_mb": fast["peak_mem_mb"], "peak_mem_mb_fp32": plain["peak_mem_mb"]}
+    if "flops_per_iter" in plain:
+        name = device_name(device)
+        peak = args.peak_tflops or next((v for k, v in BF16_PEAK_TFLOPS.items() if k in name), None)
+        out["train_tflop_per_iter"] = plain["flops_per_iter"] / 1e12
+        out["train_achieved_tflops"] = plain["flops_per_iter"] / fast["s_per_iter"] / 1e12
+        if peak:
+            out["bf16_peak_tflops"] = peak
+            out["train_fraction_of_bf16_peak"] = out["train_achieved_tflops"] / peak
+    return out
+
+
+def time_inference(args, device, fast: bool) -> float:
+    """Images/s of G_AB: one image at a time in plain fp32 (the classic loop), or batched and fast."""
+    import torch
+
+    from models import acceleration
+    from models.networks import define_G
+
+    torch.manual_seed(0)
+    batch = args.test_batch_size if fast else 1
+    channels_last = fast and args.channels_last
+    net = acceleration.prepare(define_G(args.netG, 3, 3, ngf=64, norm="instance"), device, channels_last)
+    run = acceleration.runner(net, device, compile=fast and args.compile)
+    amp = args.amp if fast else "none"
+    images = torch.rand(batch, 3, args.crop_size, args.crop_size, device=device).to(
+        memory_format=acceleration.memory_format(channels_last)) * 2 - 1
+    n_calls = max(1, args.test_images // batch)
+    with torch.inference_mode():
+        for _ in range(args.warmup):
+            with acceleration.autocast(device, amp):
+                run(images)
+        synchronize(device)
+        t0 = time.perf_counter()
+        for _ in range(n_calls):
+            with acceleration.autocast(device, amp):
+                out = run(images).float()
+            out.clamp(-1, 1)  # what test.py does next, on the device
+        synchronize(device)
+    return n_calls * batch / (time.perf_counter() - t0)
+
+
+def test_mode(args, device) -> dict:
+    plain = time_inference(args, device, fast=False)
+    fast = time_inference(args, device, fast=True)
+    return {"test_img_per_s_fp32": plain, "test_img_per_s": fast, "test_speedup": fast / plain,
+            "test_batch_size": args.test_batch_size}
+
+
+def write_photo_like_pngs(folder: Path, count: int, size: int, seed: int) -> None:
+    """Smooth colour fields plus sensor-like noise: PNGs about as large (and as slow to decode)
+    per pixel as face photos (FFHQ's 1024 px PNGs are 1-2 MB)."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        small = rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)
+        base = np.asarray(Image.fromarray(small).resize((size, size), Image.Resampling.BICUBIC), dtype=np.int16)
+        noisy = np.clip(base + rng.normal(0, 4, base.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(noisy).save(folder / f"{i:05d}.png")
+
+
+def data_mode(args, device) -> dict:
+    from data import train_loader
+    from options.base_options import finish_options
+    from options.train_options import build_train_parser
+
+    out = {}
+    work = Path(tempfile.mkdtemp(prefix="data_bench_"))
+    for size in (1024, 286):
+        root = work / str(size)
+        write_photo_like_pngs(root / "trainA", args.data_images, size, 1)
+        write_photo_like_pngs(root / "trainB", args.data_images, size, 2)
+        argv = ["--dataroot", str(root), "--load_size", str(args.load_size), "--crop_size", str(args.crop_size),
+                "--batch_size", str(args.batch_size), "--num_threads", str(args.num_threads), "--seed", "0"]
+        opt = finish_options(build_train_parser().parse_args(argv), is_train=True)
+        loader, sampler = train_loader(opt)
+        sampler.set_epoch(1)
+        next(iter(loader))  # workers started
+        t0 = time.perf_counter()
+        samples = 0
+        for epoch in range(2, 2 + args.data_epochs):
+            sampler.set_epoch(epoch)
+            for batch in loader:
+                samples += batch["A"].size(0)
+        out[f"data_img_per_s_{size}px"] = 2 * samples / (time.perf_counter() - t0)
+        out["data_workers"] = loader.num_workers
+    out["data_img_per_s"] = out["data_img_per_s_1024px"]
+    return out
+
+
+def fid_mode(args, device=None) -> dict:
     import numpy as np
     import torch
     from PIL import Image
@@ -66,16 +289,61 @@ def fid_mode(args) -> dict:
             "fid_speedup": t_ref / t_ours, "fid_pytorch_fid": ref, "cpu": platform.processor() or platform.machine()}
 
 
+MODES = {"train": train_mode, "test": test_mode, "data": data_mode}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--mode", choices=["fid"], default="fid")
-    p.add_argument("--images", type=int, default=200, help="images per folder")
-    p.add_argument("--size", type=int, default=256, help="image side in pixels")
+    p.add_argument("--mode", choices=["train", "test", "data", "all", "fid"], default="all")
+    p.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when there is one")
+    p.add_argument("--crop_size", type=int, default=128)
+    p.add_argument("--load_size", type=int, default=None, help="data mode: resize to this first (default crop + 30)")
+    p.add_argument("--batch_size", type=int, default=1)
+    p.add_argument("--iters", type=int, default=10, help="timed training iterations per setting")
+    p.add_argument("--warmup", type=int, default=3, help="untimed iterations first (compilation happens here)")
+    p.add_argument("--netG", default="resnet_9blocks")
+    p.add_argument("--amp", choices=["none", "bf16", "fp16"], default="none")
+    p.add_argument("--channels_last", action="store_true")
+    p.add_argument("--compile", action="store_true")
+    p.add_argument("--stack_passes", action="store_true")
+    p.add_argument("--adam_impl", choices=["auto", "for_loop", "foreach", "fused"], default="auto")
+    p.add_argument("--test_batch_size", type=int, default=16)
+    p.add_argument("--test_images", type=int, default=64, help="images per inference measurement")
+    p.add_argument("--data_images", type=int, default=32, help="PNGs per domain and size in data mode")
+    p.add_argument("--data_epochs", type=int, default=2)
+    p.add_argument("--num_threads", type=int, default=4, help="data loader workers (capped at the cores)")
+    p.add_argument("--peak_tflops", type=float, default=None, help="the GPU's dense bf16 peak, if not known here")
+    p.add_argument("--images", type=int, default=200, help="fid mode: images per folder")
+    p.add_argument("--size", type=int, default=256, help="fid mode: image side in pixels")
     p.add_argument("--dims", type=int, default=2048)
     p.add_argument("--inception_weights", default=None)
     p.add_argument("--json", action="store_true", help="(the JSON line is always printed last)")
     args = p.parse_args(argv)
-    result = fid_mode(args)
+    if args.load_size is None:
+        args.load_size = args.crop_size + 30 * args.crop_size // 256
+
+    import torch
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA device here; use --device cpu")
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if args.mode == "fid":
+        print(json.dumps(fid_mode(args)))
+        return 0
+    from models import acceleration
+
+    acceleration.configure_backends(device, cudnn_benchmark=True)
+    settings = {k: getattr(args, k) for k in ("crop_size", "batch_size", "iters", "warmup", "netG", "amp",
+                                               "channels_last", "compile", "stack_passes", "adam_impl",
+                                               "test_batch_size", "load_size", "num_threads")}
+    result = {"mode": args.mode, "device": device.type, "device_name": device_name(device), "cpu": cpu_description(),
+              "torch": torch.__version__, "threads": torch.get_num_threads(), "settings": settings}
+    for mode, measure in MODES.items():
+        if args.mode in (mode, "all"):
+            part = measure(args, device)
+            result.update(part)
+            print(f"{mode}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                          for k, v in part.items()), flush=True)
     print(json.dumps(result))
     return 0
 

@@ -1,7 +1,11 @@
-"""Helper scripts: the results grid."""
+"""Helper scripts: the results grid and the benchmark."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import pytest
+import torch
 from PIL import Image
 
 from scripts.results_grid import main as grid_main
@@ -27,3 +31,31 @@ def test_results_grid_places_each_label_in_its_column(tmp_path, capsys):
 def test_results_grid_missing_folder_is_one_line(tmp_path, capsys):
     code = run_cli(grid_main, [str(tmp_path / "none"), "--out", str(tmp_path / "g.png")], "results_grid.py")
     assert code == 2 and "run test.py first" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_benchmark_reports_every_mode_next_to_its_baseline(capsys):
+    """Tiny sizes: the JSON line has the promised keys, ratios agree with the numbers (speed itself
+    is never asserted)."""
+    from scripts.benchmark import main as bench_main
+
+    assert bench_main(["--mode", "all", "--crop_size", "32", "--netG", "resnet_6blocks", "--iters", "1",
+                       "--warmup", "1", "--test_images", "4", "--test_batch_size", "4", "--data_images", "2",
+                       "--data_epochs", "1", "--stack_passes", "--amp", "bf16", "--device", "cpu", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for key in ("train_img_per_s", "train_img_per_s_fp32", "train_speedup", "test_img_per_s", "test_img_per_s_fp32",
+                "test_speedup", "data_img_per_s", "peak_mem_mb", "settings"):
+        assert key in result, key
+    assert result["train_speedup"] == pytest.approx(result["train_img_per_s"] / result["train_img_per_s_fp32"])
+    assert result["test_speedup"] == pytest.approx(result["test_img_per_s"] / result["test_img_per_s_fp32"])
+    assert result["settings"]["amp"] == "bf16" and result["settings"]["stack_passes"] is True
+    assert result["peak_mem_mb"] > 10 and result["data_img_per_s_286px"] > 0
+
+
+def test_benchmark_refuses_cuda_without_a_gpu(capsys):
+    from scripts.benchmark import main as bench_main
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert run_cli(bench_main, ["--mode", "train", "--device", "cuda"], "benchmark.py") == 2
+    assert "--device cuda" in capsys.readouterr().err
