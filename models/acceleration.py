@@ -9,6 +9,7 @@ flags makes the runner the module itself, the classic fp32 eager path.
 from __future__ import annotations
 
 import contextlib
+import inspect
 
 import torch
 from torch import nn
@@ -65,7 +66,11 @@ def runner(net: nn.Module, device: torch.device, compile: bool = False, ddp: boo
         # Buffers are not broadcast: with SyncBatchNorm (GPUs) the statistics already agree, and
         # instance norm has none; the networks run several times per step, each call would re-send them.
         ids = [device.index] if device.type == "cuda" else None
-        run = nn.parallel.DistributedDataParallel(run, device_ids=ids, broadcast_buffers=False)
+        ddp = nn.parallel.DistributedDataParallel
+        # newer torch calls the per-forward sync forward_sync_buffers and deprecates broadcast_buffers
+        no_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(ddp).parameters
+                   else {"broadcast_buffers": False})
+        run = ddp(run, device_ids=ids, gradient_as_bucket_view=True, **no_sync)
     elif data_parallel_ids and len(data_parallel_ids) > 1 and device.type == "cuda":
         run = nn.DataParallel(run, data_parallel_ids)
     return run

@@ -327,7 +327,8 @@ class CycleGANModel:
                     scheduler._last_lr = [g["lr"] for g in optimizer.param_groups]
             self.pool_fake_A.load_state_dict(state["pool_fake_A"], self.device)
             self.pool_fake_B.load_state_dict(state["pool_fake_B"], self.device)
-            if state.get("grad_scaler"):  # empty when the saved run did not use fp16
+            # Speed flags are chosen per launch: an fp16 run may resume in bf16 and the other way round.
+            if state.get("grad_scaler") and self.scaler.is_enabled():
                 self.scaler.load_state_dict(state["grad_scaler"])
         except (KeyError, ValueError, RuntimeError) as err:
             raise UserError(f"{path} does not match this run ({err}); was it written by another "

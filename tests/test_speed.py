@@ -112,6 +112,13 @@ def test_fp16_grad_scaler_is_saved_and_resumed(tmp_path):
     assert fresh.scaler.get_scale() == 2.0**16
     fresh.load_training_state(tmp_path, "latest")
     assert fresh.scaler.state_dict() == model.scaler.state_dict()
+    # A bf16 run (no scaler state) may go on in fp16: a fresh scaler, no error.
+    bf16 = CycleGANModel(model_options(amp="bf16"), torch.device("cpu"))
+    bf16.save(tmp_path, "bf16", {"epoch": 1, "epoch_iter": 6, "epoch_done": False, "total_iters": 6,
+                                 "options": {"lr_policy": "linear"}})
+    later = CycleGANModel(model_options(amp="fp16"), torch.device("cpu"))
+    later.load_training_state(tmp_path, "bf16")
+    assert later.scaler.get_scale() == 2.0**16
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ Only the main process (:func:`is_main`) prints, logs, saves checkpoints and writ
 """
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -93,5 +94,13 @@ def mean_over_ranks(ctx: Context, tensor: torch.Tensor) -> torch.Tensor:
 
 
 def cleanup(ctx: Context) -> None:
+    """Leave the process group once every rank is done.
+
+    DDP wrappers hold the group (and gloo work with tensors in it); collected only at interpreter
+    exit, they would tear gloo down after Python itself, which can abort the process. So they are
+    collected first, while everything is still alive.
+    """
     if ctx.distributed and dist.is_initialized():
+        gc.collect()
+        dist.barrier()
         dist.destroy_process_group()
