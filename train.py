@@ -164,7 +164,8 @@ def train(opt, given: set[str], parser, ctx: distributed.Context) -> int:
             steps += 1
 
             if crossed(total_iters, n, opt.print_freq):
-                values = loss_values(dict(zip(losses, distributed.mean_over_ranks(ctx, torch.stack(list(losses.values()))))))
+                global_mean = distributed.mean_over_ranks(ctx, torch.stack(list(losses.values())))
+                values = loss_values(dict(zip(losses, global_mean)))
                 if main_process:
                     t_comp = (time.time() - t_start) / n
                     t_data = (t_start - t_data_start) / n

@@ -181,7 +181,8 @@ class CycleGANModel:
         loss = 0.5 * (self.gan_loss(pred_real, True) + self.gan_loss(pred_fake, False))
         if self.opt.gan_mode == "wgangp":
             with torch.autocast(self.device.type, enabled=False):  # second-order terms in fp32
-                loss = loss + gradient_penalty(self.frozen_D[name], real.float(), fake.float(), weight=self.opt.lambda_gp)
+                penalty = gradient_penalty(self.frozen_D[name], real.float(), fake.float(), weight=self.opt.lambda_gp)
+            loss = loss + penalty
         return loss
 
     def optimize_parameters(self) -> dict[str, torch.Tensor]:
@@ -258,8 +259,8 @@ class CycleGANModel:
         with self.autocast():
             fake = forward(images)
             rec = back(fake)
-        real, fake_name, rec_name = ("real_A", "fake_B", "rec_A") if direction == "AtoB" else ("real_B", "fake_A", "rec_B")
-        return {real: images, fake_name: fake.float(), rec_name: rec.float()}
+        names = ("real_A", "fake_B", "rec_A") if direction == "AtoB" else ("real_B", "fake_A", "rec_B")
+        return dict(zip(names, (images, fake.float(), rec.float())))
 
     def eval(self) -> None:
         for net in self.nets.values():

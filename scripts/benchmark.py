@@ -13,7 +13,8 @@ CUDA also the step's FLOPs (counted by torch's FlopCounterMode) and the fraction
 peak that the fast step reaches.
 
 ``--mode test``: generator inference at the crop size: the classic loop (one image at a time,
-fp32 eager) against batches of ``--test_batch_size`` with the settings given.
+fp32 eager) against batches of ``--test_batch_size`` with the settings given; images/s and
+seconds per call (one image, or one batch).
 
 ``--mode data``: the training DataLoader (decode, resize to --load_size, crop, flip; one A and one
 B image per sample) in images/s (samples/s x 2) from synthetic photo-like PNGs of 1024 px (FFHQ's
@@ -167,8 +168,9 @@ def train_mode(args, device) -> dict:
     return out
 
 
-def time_inference(args, device, fast: bool) -> float:
-    """Images/s of G_AB: one image at a time in plain fp32 (the classic loop), or batched and fast."""
+def time_inference(args, device, fast: bool) -> tuple[float, float]:
+    """Images/s and seconds per call of G_AB: one image at a time in plain fp32 (the classic loop),
+    or batched and fast."""
     import torch
 
     from models import acceleration
@@ -194,14 +196,15 @@ def time_inference(args, device, fast: bool) -> float:
                 out = run(images).float()
             out.clamp(-1, 1)  # what test.py does next, on the device
         synchronize(device)
-    return n_calls * batch / (time.perf_counter() - t0)
+    seconds = time.perf_counter() - t0
+    return n_calls * batch / seconds, seconds / n_calls
 
 
 def test_mode(args, device) -> dict:
-    plain = time_inference(args, device, fast=False)
-    fast = time_inference(args, device, fast=True)
+    plain, plain_s = time_inference(args, device, fast=False)
+    fast, fast_s = time_inference(args, device, fast=True)
     return {"test_img_per_s_fp32": plain, "test_img_per_s": fast, "test_speedup": fast / plain,
-            "test_batch_size": args.test_batch_size}
+            "test_s_per_iter_fp32": plain_s, "test_s_per_iter": fast_s, "test_batch_size": args.test_batch_size}
 
 
 def write_photo_like_pngs(folder: Path, count: int, size: int, seed: int) -> None:

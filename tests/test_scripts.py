@@ -43,8 +43,9 @@ def test_benchmark_reports_every_mode_next_to_its_baseline(capsys):
                        "--warmup", "1", "--test_images", "4", "--test_batch_size", "4", "--data_images", "2",
                        "--data_epochs", "1", "--stack_passes", "--amp", "bf16", "--device", "cpu", "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    for key in ("train_img_per_s", "train_img_per_s_fp32", "train_speedup", "test_img_per_s", "test_img_per_s_fp32",
-                "test_speedup", "data_img_per_s", "peak_mem_mb", "settings"):
+    for key in ("train_img_per_s", "train_img_per_s_fp32", "train_speedup", "train_s_per_iter",
+                "test_img_per_s", "test_img_per_s_fp32", "test_speedup", "test_s_per_iter",
+                "data_img_per_s", "peak_mem_mb", "settings"):
         assert key in result, key
     assert result["train_speedup"] == pytest.approx(result["train_img_per_s"] / result["train_img_per_s_fp32"])
     assert result["test_speedup"] == pytest.approx(result["test_img_per_s"] / result["test_img_per_s_fp32"])
