@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -174,7 +175,8 @@ def usable_gpu_ids(text: str, prog: str) -> list[int]:
     import torch  # kept local: parsing options should not need torch
 
     if ids and not torch.cuda.is_available():
-        print(f"{prog}: no CUDA device found; --gpu_ids {text} ignored, running on the CPU")
+        if os.environ.get("RANK", "0") == "0":  # under torchrun, said once
+            print(f"{prog}: no CUDA device found; --gpu_ids {text} ignored, running on the CPU")
         return []
     return ids
 
