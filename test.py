@@ -36,8 +36,8 @@ from util.errors import UserError, run_cli
 from util.html import HTMLPage
 from util.image_io import ImageWriter, tensors_to_images
 
-DATA_FLAGS = ("crop_size", "preprocess")
-DEFAULT_TEST_BATCH = 16  # test at the training scale unless told otherwise
+DATA_FLAGS = ("crop_size", "preprocess")  # test at the training scale unless told otherwise
+DEFAULT_TEST_BATCH = 16
 
 
 def checkpoint_label(opt) -> str:
@@ -91,6 +91,28 @@ def output_name(relpath: str, label: str) -> str:
     return str(rel.with_name(f"{rel.stem}_{label}.png"))
 
 
+class ResultsPage:
+    """index.html with the first ``max_rows`` results (a page of 70,000 rows helps nobody)."""
+
+    def __init__(self, out_dir: Path, title: str, max_rows: int, width: int):
+        self.page = HTMLPage(out_dir, title) if max_rows > 0 else None
+        self.max_rows, self.width, self.rows = max_rows, width, 0
+
+    def add(self, relpath: str, images: list[str], labels: list[str]) -> None:
+        self.rows += 1
+        if self.page is not None and self.rows <= self.max_rows:
+            self.page.add_header(relpath)
+            self.page.add_images(images, labels, width=self.width)
+
+    def save(self) -> None:
+        if self.page is None:
+            return
+        if self.rows > self.max_rows:
+            self.page.add_header(f"... and {self.rows - self.max_rows} more in images/ "
+                                 f"(--max_html_rows {self.max_rows})")
+        self.page.save()
+
+
 def translate_folder(model, dataset: SingleDataset, direction: str, opt, out_dir: Path, what: str,
                      writer: ImageWriter, page: ResultsPage) -> int:
     """Run every image of ``dataset`` (up to --num_test) through the model in batches; returns the count.
@@ -120,28 +142,6 @@ def translate_folder(model, dataset: SingleDataset, direction: str, opt, out_dir
             page.add(relpath, [f"images/{nm}" for nm in names], list(outputs))
         count += len(batch["relpath"])
     return count
-
-
-class ResultsPage:
-    """index.html with the first ``max_rows`` results (a page of 70,000 rows helps nobody)."""
-
-    def __init__(self, out_dir: Path, title: str, max_rows: int, width: int):
-        self.page = HTMLPage(out_dir, title) if max_rows > 0 else None
-        self.max_rows, self.width, self.rows = max_rows, width, 0
-
-    def add(self, relpath: str, images: list[str], labels: list[str]) -> None:
-        self.rows += 1
-        if self.page is not None and self.rows <= self.max_rows:
-            self.page.add_header(relpath)
-            self.page.add_images(images, labels, width=self.width)
-
-    def save(self) -> None:
-        if self.page is None:
-            return
-        if self.rows > self.max_rows:
-            self.page.add_header(f"... and {self.rows - self.max_rows} more in images/ "
-                                 f"(--max_html_rows {self.max_rows})")
-        self.page.save()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
