@@ -15,6 +15,8 @@ pools and counters from ``<checkpoints_dir>/<name>/<epoch>_*`` and carries on fr
 from __future__ import annotations
 
 import random
+import shlex
+import signal
 import sys
 import time
 from pathlib import Path
@@ -26,11 +28,11 @@ from tqdm import tqdm
 
 from data import train_loader
 from models import acceleration
-from models.cycle_gan_model import CycleGANModel, loss_values
+from models.cycle_gan_model import LOSS_NAMES, CycleGANModel, loss_values
 from options.base_options import (DISCRIMINATOR_FLAGS, GENERATOR_FLAGS, adopt_run_flags, check_size_fits_generator,
                                   load_run_options, save_options, usable_gpu_ids)
 from options.train_options import parse_train_options
-from util import distributed
+from util import checkpoint, distributed, resilience
 from util.checkpoint import net_path, state_path
 from util.errors import UserError, run_cli
 from util.visualizer import TrainingRecorder
@@ -89,21 +91,29 @@ def main(argv: Sequence[str] | None = None) -> int:
                         f"process per GPU instead: torchrun --nproc_per_node {len(opt.gpu_id_list)} train.py ...")
     ctx = distributed.setup(opt.gpu_id_list)
     try:
-        return train(opt, given, parser, ctx)
+        return train(opt, given, parser, ctx, list(argv) if argv is not None else sys.argv[1:])
     finally:
         distributed.cleanup(ctx)
 
 
-def train(opt, given: set[str], parser, ctx: distributed.Context) -> int:
+def train(opt, given: set[str], parser, ctx: distributed.Context, argv: list[str]) -> int:
     main_process = ctx.is_main
     say = print if main_process else (lambda *args, **kwargs: None)
     run_dir = Path(opt.checkpoints_dir) / opt.name
+    if main_process:
+        for action in checkpoint.recover(run_dir):  # a save that a kill interrupted: finish or undo it
+            say(f"train.py: {run_dir}: {action}")
+    distributed.barrier(ctx)
     resume_label = resume_point(opt, run_dir, given)
     if opt.seed is None:
         opt.seed = distributed.broadcast_object(ctx, random.SystemRandom().randrange(2**31))
     opt.rank, opt.world_size = ctx.rank, ctx.world_size
     seed_everything(opt.seed)
     loader, sampler = train_loader(opt, ctx.rank, ctx.world_size)  # checks the data folders before anything is written
+    if opt.batch_size > sampler.num_samples:
+        share = f" per process ({ctx.world_size} processes)" if ctx.distributed else ""
+        raise UserError(f"--batch_size {opt.batch_size} is larger than the {sampler.num_samples} samples of an "
+                        f"epoch{share}: lower --batch_size or add images")
     device = ctx.device
     acceleration.check_amp(device, opt.amp)
     acceleration.configure_backends(device, opt.cudnn_benchmark)
@@ -113,7 +123,7 @@ def train(opt, given: set[str], parser, ctx: distributed.Context) -> int:
     model = CycleGANModel(opt, device, ddp=ctx.distributed)
     if ctx.distributed:  # same initial weights everywhere (DDP checks), then each rank its own dropout
         seed_everything(opt.seed + ctx.rank)
-    first_epoch, skip, total_iters = opt.epoch_count, 0, 0
+    first_epoch, skip, total_iters, state = opt.epoch_count, 0, 0, {}
     if resume_label is not None:
         model.load(run_dir, resume_label)
         if state_path(run_dir, resume_label).is_file():
@@ -121,6 +131,8 @@ def train(opt, given: set[str], parser, ctx: distributed.Context) -> int:
             total_iters = state["total_iters"]
             first_epoch = state["epoch"] + 1 if state["epoch_done"] else state["epoch"]
             skip = 0 if state["epoch_done"] else state["epoch_iter"]
+            if "rng" in state and not ctx.distributed:
+                resilience.restore_rng(state["rng"])
         else:  # weights from the classic code base: no optimizer state, counters from --epoch_count
             say(f"train.py: {state_path(run_dir, resume_label).name} not found; weights loaded, "
                 f"optimizers start fresh at epoch {opt.epoch_count}")
@@ -142,59 +154,102 @@ def train(opt, given: set[str], parser, ctx: distributed.Context) -> int:
         f"{n_samples} samples per epoch, epochs {first_epoch}..{last_epoch}, device {device}{processes}, "
         f"seed {opt.seed}, checkpoints in {run_dir}")
 
+    guard = resilience.LossGuard(LOSS_NAMES) if opt.nan_policy == "stop" else None
+    bad_images = resilience.BadImages(opt.max_bad_images, report=say)
+    bad_images.seen.update(state.get("bad_images", {}))
+    nan_skipped = state.get("nan_skipped", 0)
+    g_loss_sum = torch.tensor(state.get("epoch_g_loss_sum", 0.0) if skip else 0.0, device=device)
+    steps = state.get("epoch_steps", 0) if skip else 0
+
     def save(label: str, epoch: int, epoch_iter: int, done: bool) -> None:
+        """Every rank checks the weights (cheap, rare); rank 0 writes them."""
+        if guard is not None:
+            guard.flush()
+        if not resilience.all_finite(p for net in model.nets.values() for p in net.parameters()):
+            raise resilience.NonFiniteLoss(f"non-finite weights at epoch {epoch}, image {total_iters}; not saved "
+                                           "over the last checkpoint; resume from it with a lower --lr")
         if main_process:
-            model.save(run_dir, label, {"epoch": epoch, "epoch_iter": epoch_iter, "epoch_done": done,
-                                        "total_iters": total_iters, "seed": opt.seed, "options": _plain(vars(opt))})
+            model.save(run_dir, label, {
+                "epoch": epoch, "epoch_iter": epoch_iter, "epoch_done": done, "total_iters": total_iters,
+                "seed": opt.seed, "options": _plain(vars(opt)), "rng": resilience.capture_rng(),
+                "epoch_g_loss_sum": float(g_loss_sum), "epoch_steps": steps, "nan_skipped": nan_skipped,
+                "bad_images": dict(bad_images.seen)})
 
-    for epoch in range(first_epoch, last_epoch + 1):
-        sampler.set_epoch(epoch, start=skip)
-        epoch_iter, skip = skip, 0
-        g_loss_sum, steps, html_done = torch.zeros((), device=device), 0, False
-        bar = tqdm(loader, desc=f"epoch {epoch}/{last_epoch}", unit="batch", dynamic_ncols=True,
-                   mininterval=1.0, file=sys.stdout, disable=None if main_process else True)
-        t_data_start = time.time()
-        for batch in bar:
-            t_start = time.time()
-            model.set_input(batch)
-            losses = model.optimize_parameters()
-            n = batch["A"].size(0) * ctx.world_size  # images of the global batch, all ranks together
-            total_iters, epoch_iter = total_iters + n, epoch_iter + n
-            g_loss_sum += sum(losses[k] for k in GENERATOR_LOSSES)
-            steps += 1
+    with resilience.StopSignals() as signals:
+        for epoch in range(first_epoch, last_epoch + 1):
+            sampler.set_epoch(epoch, start=skip)
+            epoch_iter, skip = skip, 0
+            html_done = False
+            bar = tqdm(loader, desc=f"epoch {epoch}/{last_epoch}", unit="batch", dynamic_ncols=True,
+                       mininterval=1.0, file=sys.stdout, disable=None if main_process else True)
+            t_data_start = time.time()
+            for batch in bar:
+                t_start = time.time()
+                bad_images.add(batch["bad"])
+                model.set_input(batch)
+                losses = model.optimize_parameters()
+                n = batch["A"].size(0) * ctx.world_size  # images of the global batch, all ranks together
+                total_iters, epoch_iter = total_iters + n, epoch_iter + n
+                global_losses = distributed.mean_over_ranks(ctx, torch.stack(list(losses.values())))
+                if model.skipped_step:
+                    nan_skipped += 1
+                    say(f"train.py: warning: non-finite values at epoch {epoch}, image {total_iters}: step skipped "
+                        f"(--nan_policy skip; {nan_skipped} so far)")
+                else:
+                    g_loss_sum += sum(losses[k] for k in GENERATOR_LOSSES)
+                    steps += 1
+                if guard is not None:
+                    guard.after_step(global_losses, f"epoch {epoch}, image {total_iters}")
 
-            if crossed(total_iters, n, opt.print_freq):
-                global_mean = distributed.mean_over_ranks(ctx, torch.stack(list(losses.values())))
-                values = loss_values(dict(zip(losses, global_mean)))
-                if main_process:
+                if crossed(total_iters, n, opt.print_freq) and main_process:
                     t_comp = (time.time() - t_start) / n
                     t_data = (t_start - t_data_start) / n
+                    values = loss_values(dict(zip(losses, global_losses)))
                     recorder.losses(epoch, epoch_iter, total_iters, epoch - 1 + epoch_iter / n_samples,
                                     t_comp, t_data, values, model.current_lr())
                     bar.set_postfix({k: f"{v:.3f}" for k, v in values.items()}, refresh=False)
-            if crossed(total_iters, n, opt.display_freq) and main_process:
-                to_html = crossed(total_iters, n, opt.update_html_freq) or not html_done
-                recorder.images(epoch, total_iters, model.visuals(), to_html)
-                html_done = html_done or to_html
-            if crossed(total_iters, n, opt.save_latest_freq):
-                save(f"iter_{total_iters}" if opt.save_by_iter else "latest", epoch, epoch_iter, done=False)
-            t_data_start = time.time()
-        bar.close()
+                if crossed(total_iters, n, opt.display_freq) and main_process:
+                    to_html = crossed(total_iters, n, opt.update_html_freq) or not html_done
+                    recorder.images(epoch, total_iters, model.visuals(), to_html)
+                    html_done = html_done or to_html
+                if crossed(total_iters, n, opt.save_latest_freq):
+                    save(f"iter_{total_iters}" if opt.save_by_iter else "latest", epoch, epoch_iter, done=False)
+                stop, too_many_bad = distributed.any_rank(ctx, signals.received is not None, bad_images.exceeded)
+                if too_many_bad:
+                    raise bad_images.error()
+                if stop:
+                    bar.close()
+                    save("latest", epoch, epoch_iter, done=False)
+                    if main_process:
+                        recorder.close()
+                    say(f"train.py: stopped by {signals.name or 'a signal'} at epoch {epoch}, image {total_iters}; "
+                        f"saved {run_dir}/latest_*. Resume with: {resume_command(argv)}")
+                    return 128 + (signals.received or signal.SIGTERM)
+                t_data_start = time.time()
+            bar.close()
 
-        if not html_done and main_process:
-            recorder.images(epoch, total_iters, model.visuals(), to_html=True)
-        mean_g = float(distributed.mean_over_ranks(ctx, g_loss_sum / max(steps, 1))) if steps else None
-        lr = model.update_learning_rate(mean_g)
-        save("latest", epoch, epoch_iter, done=True)
-        if epoch % opt.save_epoch_freq == 0 or epoch == last_epoch:
-            save(str(epoch), epoch, epoch_iter, done=True)
-        say(f"end of epoch {epoch}/{last_epoch}: {epoch_iter} images, mean G loss "
-            f"{mean_g if mean_g is not None else float('nan'):.3f}, learning rate now {lr:.7f}")
+            if not html_done and main_process:
+                recorder.images(epoch, total_iters, model.visuals(), to_html=True)
+            mean_g = float(distributed.mean_over_ranks(ctx, g_loss_sum / max(steps, 1))) if steps else None
+            lr = model.update_learning_rate(mean_g)
+            g_loss_sum, steps = torch.zeros((), device=device), 0
+            save("latest", epoch, epoch_iter, done=True)
+            if epoch % opt.save_epoch_freq == 0 or epoch == last_epoch:
+                save(str(epoch), epoch, epoch_iter, done=True)
+            say(f"end of epoch {epoch}/{last_epoch}: {epoch_iter} images, mean G loss "
+                f"{mean_g if mean_g is not None else float('nan'):.3f}, learning rate now {lr:.7f}")
     if main_process:
         recorder.close()
     distributed.barrier(ctx)  # no rank leaves (and tears the group down) before rank 0 has saved
-    say(f"train.py: done; checkpoints in {run_dir}")
+    extra = f"; {nan_skipped} steps skipped for non-finite values" if nan_skipped else ""
+    say(f"train.py: done; checkpoints in {run_dir}{extra}")
     return 0
+
+
+def resume_command(argv: list[str]) -> str:
+    """This run's command line with --continue_train, for the message after a preemption."""
+    args = [shlex.quote(a) for a in argv if a != "--continue_train"]
+    return " ".join(["python train.py", *args, "--continue_train"])
 
 
 def _plain(options: dict) -> dict:

@@ -8,6 +8,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from data.datasets import DATASETS, SingleDataset, UnalignedDataset  # noqa: F401
+from util.resilience import ignore_stop_signals
 
 
 class UnalignedSampler(DistributedSampler):
@@ -75,7 +76,7 @@ def train_loader(opt, rank: int = 0, world_size: int = 1) -> tuple[DataLoader, U
     workers = loader_workers(opt.num_threads)
     loader = DataLoader(dataset, batch_size=opt.batch_size, sampler=sampler, num_workers=workers,
                         pin_memory=torch.cuda.is_available(), persistent_workers=workers > 0,
-                        prefetch_factor=4 if workers > 0 else None)
+                        prefetch_factor=4 if workers > 0 else None, worker_init_fn=ignore_stop_signals)
     return loader, sampler
 
 

@@ -11,9 +11,11 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
-from data.image_folder import find_images, load_image
+from data.image_folder import ImageReadError, find_images, load_image
 from data.transforms import get_transform
 from util.errors import UserError
+
+MAX_REPLACEMENTS = 10  # tries to find a readable stand-in for an unreadable training image
 
 
 def image_folder(path: Path, max_dataset_size: float, what: str) -> list[str]:
@@ -51,13 +53,25 @@ class UnalignedDataset(Dataset):
             index = (index % len(self.A_paths), index % len(self.B_paths), index)
         i, j, seed = index
         rng = random.Random(seed)  # crop and flip of this sample; A and B get independent draws
-        A_path, B_path = self.A_paths[i], self.B_paths[j]
-        return {
-            "A": self.transform(load_image(A_path, self.gray_A), rng),
-            "B": self.transform(load_image(B_path, self.gray_B), rng),
-            "A_paths": A_path,
-            "B_paths": B_path,
-        }
+        bad: list[str] = []
+        A, A_path = self._load(self.A_paths, i, self.gray_A, rng, bad)
+        B, B_path = self._load(self.B_paths, j, self.gray_B, rng, bad)
+        # "path<TAB>reason" lines of the unreadable files met (and replaced) for this sample
+        return {"A": A, "B": B, "A_paths": A_path, "B_paths": B_path, "bad": "\n".join(bad)}
+
+    def _load(self, paths: list[str], index: int, gray: bool, rng: random.Random, bad: list[str]):
+        """The image at ``index``, or, if it cannot be read, another one of the folder drawn from the
+        sample's seed (so batches keep their size and the run stays reproducible)."""
+        for _ in range(MAX_REPLACEMENTS + 1):
+            try:
+                return self.transform(load_image(paths[index], gray), rng), paths[index]
+            except ImageReadError as err:
+                cause = err.__cause__ or err
+                bad.append(f"{paths[index]}\t{type(cause).__name__}: {str(cause)[:100]}")
+                index = rng.randrange(len(paths))
+        folder = Path(paths[index]).parent
+        raise ImageReadError(f"{MAX_REPLACEMENTS + 1} unreadable images in a row under {folder} (e.g. "
+                             f"{bad[0].split(chr(9))[0]}): check the folder's files")
 
 
 class SingleDataset(Dataset):

@@ -31,8 +31,9 @@ from models.image_pool import ImagePool
 from models.losses import GANLoss, cycle_loss, gradient_penalty, identity_loss
 from models.networks import define_D, define_G
 from models.schedulers import build_scheduler
-from util.checkpoint import atomic_save, load_network, net_path, safe_load, state_path
+from util.checkpoint import JOURNAL_SUFFIX, load_network, net_path, safe_load, save_together, state_path
 from util.errors import UserError
+from util.resilience import all_finite
 
 CLASSIC_NAMES = {"G_AB": "G_A", "G_BA": "G_B", "D_B": "D_A", "D_A": "D_B"}
 LOSS_NAMES = ("D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B")
@@ -125,6 +126,8 @@ class CycleGANModel:
             self.optimizer_D = torch.optim.Adam(
                 itertools.chain(self.D_B.parameters(), self.D_A.parameters()), lr=opt.lr, betas=betas, **adam)
             self.scaler = acceleration.grad_scaler(self.device, self.speed["amp"])
+            self.nan_policy = getattr(opt, "nan_policy", "stop")
+            self.skipped_step = False
             sched = dict(policy=opt.lr_policy, first_epoch=opt.epoch_count, n_epochs=opt.n_epochs,
                          n_epochs_decay=opt.n_epochs_decay, lr_decay_iters=opt.lr_decay_iters)
             self.first_epoch = opt.epoch_count
@@ -208,7 +211,7 @@ class CycleGANModel:
                 losses["idt_A"] = identity_loss(self.idt_A, self.real_B, opt.lambda_B * opt.lambda_identity)
                 losses["idt_B"] = identity_loss(self.idt_B, self.real_A, opt.lambda_A * opt.lambda_identity)
         scaler.scale(sum(losses.values())).backward()
-        scaler.step(self.optimizer_G)
+        skipped_G = self._step(self.optimizer_G)
 
         set_requires_grad([self.D_B, self.D_A], True)
         self.optimizer_D.zero_grad(set_to_none=True)
@@ -216,13 +219,27 @@ class CycleGANModel:
             losses["D_A"] = self.discriminator_loss("D_B", self.real_B, self.pool_fake_B.query(self.fake_B))
             losses["D_B"] = self.discriminator_loss("D_A", self.real_A, self.pool_fake_A.query(self.fake_A))
         scaler.scale(losses["D_A"] + losses["D_B"]).backward()
-        scaler.step(self.optimizer_D)
+        skipped_D = self._step(self.optimizer_D)
         scaler.update()
+        self.skipped_step = skipped_G or skipped_D
 
         if opt.lambda_identity <= 0:
             zero = torch.zeros((), device=self.device)
             losses.update(idt_A=zero, idt_B=zero)
         return {name: losses[name].detach() for name in LOSS_NAMES}
+
+    def _step(self, optimizer: torch.optim.Optimizer) -> bool:
+        """Apply the gradients; with ``--nan_policy skip``, not when any is NaN/Inf (returns True then).
+
+        The gradients are checked after DDP has averaged them, so every rank decides alike. Under
+        fp16 the gradient scaler already skips such steps (and lowers its scale), so it decides.
+        """
+        grads = [p.grad for group in optimizer.param_groups for p in group["params"]]
+        if self.nan_policy == "skip" and not self.scaler.is_enabled() and not all_finite(grads):
+            optimizer.zero_grad(set_to_none=True)
+            return True
+        self.scaler.step(optimizer)
+        return False
 
     def visuals(self) -> dict[str, torch.Tensor]:
         """The current images, in the classic display order."""
@@ -272,11 +289,13 @@ class CycleGANModel:
 
     def save(self, folder: str | Path, label: str, train_state: dict | None = None) -> None:
         """Write every network (unwrapped, on the CPU) and, for training, the training state."""
+        files = {}
         for name, net in self.nets.items():
             state = {k: v.detach().cpu().contiguous() for k, v in unwrap(net).state_dict().items()}
-            atomic_save(state, net_path(folder, label, CLASSIC_NAMES[name]))
+            files[net_path(folder, label, CLASSIC_NAMES[name])] = state
         if train_state is not None:
-            atomic_save(self.training_state() | train_state, state_path(folder, label))
+            files[state_path(folder, label)] = self.training_state() | train_state
+        save_together(files, journal_name=f".{label}{JOURNAL_SUFFIX}")
 
     def load(self, folder: str | Path, label: str, names: list[str] | None = None) -> None:
         for name in names or list(self.nets):

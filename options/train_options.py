@@ -40,6 +40,12 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                    help="the starting epoch count of a new run; --continue_train takes it from the saved state")
     g.add_argument("--phase", type=str, default="train", help="train, val, test, etc: reads <dataroot>/<phase>A, B")
 
+    g = p.add_argument_group("reliability")
+    g.add_argument("--nan_policy", type=str, default="stop", choices=("stop", "skip"),
+                   help="a non-finite loss: stop (the last good checkpoint stays latest) or skip the step and count it")
+    g.add_argument("--max_bad_images", type=non_negative_int, default=100,
+                   help="unreadable images are skipped with a warning; more than this many stops training")
+
     g = p.add_argument_group("optimisation")
     g.add_argument("--n_epochs", type=non_negative_int, default=100, help="number of epochs with the initial learning rate")
     g.add_argument("--n_epochs_decay", type=non_negative_int, default=100,

@@ -540,7 +540,8 @@ def test_unaligned_dataset_length_and_items(unaligned_root):
     ds = _dataset(unaligned_root)
     assert len(ds) == 5
     item = ds[(4, 2, 99)]
-    assert set(item) == {"A", "B", "A_paths", "B_paths"}
+    assert set(item) == {"A", "B", "A_paths", "B_paths", "bad"}
+    assert item["bad"] == ""  # every file readable
     assert item["A_paths"] == str(unaligned_root / "trainA" / "004.png")
     assert item["B_paths"] == str(unaligned_root / "trainB" / "002.png")
     assert tuple(item["A"].shape) == (3, 32, 32) and tuple(item["B"].shape) == (3, 32, 32)

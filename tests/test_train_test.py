@@ -225,19 +225,29 @@ def test_sizes_the_generator_cannot_take_are_refused_up_front(tiny_dataroot, tmp
     assert not (tmp_path / "c").exists()
 
 
-def test_corrupt_image_names_the_file(tiny_dataroot, tmp_path, capsys):
+def test_corrupt_image_is_skipped_with_a_warning_and_counted(tiny_dataroot, tmp_path, capsys):
     (tiny_dataroot / "trainB" / "broken.png").write_bytes(b"\x89PNG not really")
-    code, err = run_train(["--dataroot", str(tiny_dataroot), "--checkpoints_dir", str(tmp_path / "c"), *SMALL,
-                           "--n_epochs", "1", "--n_epochs_decay", "0", "--serial_batches"], capsys)
-    assert code == 2 and len(err.splitlines()) == 1 and "broken.png" in err
+    code = run_cli(train_script.main, ["--dataroot", str(tiny_dataroot), "--checkpoints_dir", str(tmp_path / "c"),
+                                       *SMALL, "--n_epochs", "2", "--n_epochs_decay", "0", "--serial_batches"],
+                   "train.py")
+    out = capsys.readouterr().out
+    assert code == 0
+    warnings = [line for line in out.splitlines() if "skipped unreadable image" in line]
+    assert len(warnings) == 1 and "broken.png" in warnings[0]  # once, though both epochs met it
+    state = load(tmp_path / "c" / "experiment_name" / "latest_train_state.pth")
+    assert list(state["bad_images"]) == [str(tiny_dataroot / "trainB" / "broken.png")]
+    assert state["total_iters"] == 12  # no sample was dropped: a readable image stood in
 
 
-def test_corrupt_image_read_in_a_worker_process_is_still_one_line(tiny_dataroot, tmp_path, capsys):
+def test_more_bad_images_than_allowed_stop_with_a_list(tiny_dataroot, tmp_path, capsys):
+    """Read in loader worker processes, still one line naming the files."""
     (tiny_dataroot / "trainA" / "zzz.png").write_bytes(b"")
+    (tiny_dataroot / "trainA" / "zzy.png").write_bytes(b"GIF89a truncated")
     code, err = run_train(["--dataroot", str(tiny_dataroot), "--checkpoints_dir", str(tmp_path / "c"), *SMALL,
-                           "--num_threads", "2", "--n_epochs", "1", "--n_epochs_decay", "0"], capsys)
+                           "--num_threads", "2", "--n_epochs", "3", "--n_epochs_decay", "0", "--max_bad_images", "1"],
+                          capsys)
     assert code == 2 and len(err.splitlines()) == 1
-    assert err.startswith("train.py: error: cannot read image") and "zzz.png" in err
+    assert "more than --max_bad_images 1" in err and "zzz.png" in err and "zzy.png" in err
 
 
 def test_new_run_never_overwrites_an_existing_one(trained, capsys):

@@ -6,12 +6,14 @@ load here and ours load there: ``<label>_net_<NAME>.pth`` holds one network's st
 ``G_B`` (``G_BA``), ``D_A`` or ``D_B``. Everything needed to continue a run (optimizers, schedulers,
 counters, options, image pools) goes into one more file, ``<label>_train_state.pth``.
 
-Saves write a temporary file in the same folder and ``os.replace`` it over the target, so a crash
-never leaves half a checkpoint. Loads use ``torch.load(weights_only=True)``, which refuses pickles
+Saves write temporary files in the same folder, then rename them over the targets; the files of one
+checkpoint (four networks and the state) are committed together through a small journal, so a crash
+at any moment leaves either the old or the new checkpoint, never half of one or a mix. Loads use ``torch.load(weights_only=True)``, which refuses pickles
 that would run code.
 """
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import re
@@ -25,6 +27,8 @@ from torch import nn
 from util.errors import UserError
 
 NORM_STAT_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
+TMP_SUFFIX = ".tmp"
+JOURNAL_SUFFIX = ".commit"
 
 
 def net_path(checkpoint_dir: str | Path, label: str, classic_name: str) -> Path:
@@ -35,25 +39,116 @@ def state_path(checkpoint_dir: str | Path, label: str) -> Path:
     return Path(checkpoint_dir) / f"{label}_train_state.pth"
 
 
-def atomic_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to a temporary file next to ``path``, fsync it, then rename it over ``path``."""
-    path = Path(path)
-    tmp_name = None
+def _fsync_dir(folder: Path) -> None:
+    """Make renames in ``folder`` durable (a no-op where directories cannot be opened)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _write_new(obj: Any, path: Path) -> Path:
+    """``torch.save`` into ``.<name>.<random>.tmp`` beside ``path``, flushed to disk; returns its path."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    try:
+        os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600; checkpoints get the usual mode
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-        tmp_name = None
+    except BaseException:
+        os.unlink(tmp_name)
+        raise
+    return Path(tmp_name)
+
+
+def _save_error(path: Path, err: BaseException) -> UserError:
+    reason = getattr(err, "strerror", None) or one_line_reason(err)
+    return UserError(f"could not write {path}: {reason}; the previous checkpoint is unchanged: free space, "
+                     "fix permissions or choose another --checkpoints_dir")
+
+
+def atomic_save(obj: Any, path: str | Path) -> None:
+    """``torch.save`` to a temporary file next to ``path``, fsync it, then rename it over ``path``."""
+    save_together({Path(path): obj})
+
+
+def save_together(files: Mapping[Path, Any], journal_name: str | None = None) -> None:
+    """Write several files as one checkpoint: after a crash at any point, either all of them are the
+    new ones or all are the old ones (once :func:`recover` has run, as train.py and test.py do).
+
+    Every file is first written and flushed as a temporary file; then a journal listing the renames
+    is written (atomically); then each temporary file is renamed over its target; then the journal
+    is deleted. A crash before the journal exists leaves only temporary files (the old set is
+    intact); a crash after it leaves a journal that :func:`recover` completes.
+    """
+    paths = [Path(p) for p in files]
+    folder = paths[0].parent
+    written: list[Path] = []
+    journal = folder / (journal_name or f".{paths[0].name}{JOURNAL_SUFFIX}")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for path, obj in files.items():
+            written.append(_write_new(obj, Path(path)))
+        if len(paths) > 1:
+            text = json.dumps([[tmp.name, path.name] for tmp, path in zip(written, paths)])
+            tmp_journal = journal.with_name(journal.name + TMP_SUFFIX)
+            tmp_journal.write_text(text)
+            with open(tmp_journal, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp_journal, journal)
+            _fsync_dir(folder)
+    except (OSError, RuntimeError) as err:  # torch.save reports a full disk as a RuntimeError
+        for tmp in written:
+            tmp.unlink(missing_ok=True)
+        raise _save_error(paths[len(written)] if len(written) < len(paths) else journal, err) from err
+    for tmp, path in zip(written, paths):
+        os.replace(tmp, path)
+    _fsync_dir(folder)
+    journal.unlink(missing_ok=True)
+
+
+def recover(folder: str | Path) -> list[str]:
+    """Finish or undo checkpoint writes a crash interrupted in ``folder``; returns what was done.
+
+    A journal means every new file was complete before the crash: the remaining renames are done.
+    Temporary files without a journal are the leftovers of a write that never finished: deleted.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    done = []
+    try:
+        for journal in sorted(folder.glob(f".*{JOURNAL_SUFFIX}")):
+            try:
+                renames = json.loads(journal.read_text())
+            except (OSError, ValueError):
+                renames = []  # the journal itself was being written: its files are still temporary
+            for tmp_name, name in renames:
+                if (folder / tmp_name).exists():
+                    os.replace(folder / tmp_name, folder / name)
+                    done.append(f"completed {name}")
+            _fsync_dir(folder)
+            journal.unlink()
+        for tmp in sorted(folder.glob(f".*{TMP_SUFFIX}")):
+            tmp.unlink()
+            done.append(f"removed unfinished {tmp.name}")
     except OSError as err:
-        raise UserError(f"could not write {path}: {err.strerror or err}; "
-                        "the previous file (if any) is unchanged: free space or fix permissions") from err
-    finally:
-        if tmp_name is not None and os.path.exists(tmp_name):
-            os.unlink(tmp_name)
+        raise UserError(f"cannot repair the interrupted checkpoint write in {folder}: {err.strerror or err}; "
+                        "make the folder writable") from err
+    return done
 
 
 def safe_load(path: str | Path, map_location: str | torch.device = "cpu") -> Any:

@@ -93,6 +93,15 @@ def mean_over_ranks(ctx: Context, tensor: torch.Tensor) -> torch.Tensor:
     return tensor / ctx.world_size
 
 
+def any_rank(ctx: Context, *flags: bool) -> tuple[bool, ...]:
+    """Each flag OR-ed over all ranks, so every rank takes the same decision (stop, give up)."""
+    if not ctx.distributed:
+        return tuple(flags)
+    tensor = torch.tensor([float(f) for f in flags], device=ctx.device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return tuple(bool(v) for v in tensor.tolist())
+
+
 def cleanup(ctx: Context) -> None:
     """Leave the process group once every rank is done.
 
