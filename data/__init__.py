@@ -76,7 +76,10 @@ def train_loader(opt, rank: int = 0, world_size: int = 1) -> tuple[DataLoader, U
     workers = loader_workers(opt.num_threads)
     loader = DataLoader(dataset, batch_size=opt.batch_size, sampler=sampler, num_workers=workers,
                         pin_memory=torch.cuda.is_available(), persistent_workers=workers > 0,
-                        prefetch_factor=4 if workers > 0 else None, worker_init_fn=ignore_stop_signals)
+                        prefetch_factor=4 if workers > 0 else None, worker_init_fn=ignore_stop_signals,
+                        # Each epoch's iterator draws a worker base seed; from its own generator it
+                        # leaves torch's global one (saved in checkpoints) alone, so resumes are exact.
+                        generator=torch.Generator().manual_seed(opt.seed))
     return loader, sampler
 
 
