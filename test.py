@@ -114,12 +114,12 @@ class ResultsPage:
 
 
 def translate_folder(model, dataset: SingleDataset, direction: str, opt, out_dir: Path, what: str,
-                     writer: ImageWriter, page: ResultsPage) -> int:
+                     writer: ImageWriter, page: ResultsPage, skipped: list[str]) -> int:
     """Run every image of ``dataset`` (up to --num_test) through the model in batches; returns the count.
 
     Images stream through: workers decode the next batches while the model runs, finished pictures
     go to the writer threads, and only the first rows reach the HTML page, so a folder of any size
-    (FFHQ's 70,000) runs in constant memory.
+    (FFHQ's 70,000) runs in constant memory. Unreadable files are reported and added to ``skipped``.
     """
     subset = torch.utils.data.Subset(dataset, range(min(len(dataset), opt.num_test)))
     workers = loader_workers(opt.num_threads)
@@ -128,7 +128,13 @@ def translate_folder(model, dataset: SingleDataset, direction: str, opt, out_dir
                         prefetch_factor=4 if workers > 0 else None)
     count = 0
     for batch in tqdm(loader, desc=f"{what} ({direction})", unit="batch", disable=None, file=sys.stdout):
+        for entry in batch["bad"]:
+            path, _, reason = entry.partition("\t")
+            print(f"test.py: warning: skipped unreadable image {path} ({reason})")
+            skipped.append(path)
         images = batch["image"]
+        if not batch["relpath"]:
+            continue
         groups = [images] if isinstance(images, torch.Tensor) else [im.unsqueeze(0) for im in images]
         outputs: dict[str, list[np.ndarray]] = {}
         for group in groups:
@@ -182,11 +188,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     page = ResultsPage(out_dir, f"Experiment = {opt.name}, Phase = {opt.phase}, Epoch = {opt.epoch}",
                        opt.max_html_rows, opt.display_winsize)
     writer = ImageWriter(threads=max(2, loader_workers(opt.num_threads)))
-    total = 0
+    total, skipped = 0, []
     try:
         try:
             for dataset, (_, direction, _, what) in zip(datasets, jobs):
-                total += translate_folder(model, dataset, direction, opt, out_dir, what, writer, page)
+                total += translate_folder(model, dataset, direction, opt, out_dir, what, writer, page, skipped)
         finally:
             writer.close()
         page.save()
@@ -194,7 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UserError(f"cannot write results into {out_dir}: {err.strerror or err}; check --results_dir "
                         "(free space, permissions)") from err
     print(f"test.py: translated {total} images with {net_path(run_dir, label, generator_files(opt)[0]).name}"
-          f"{' and its partner' if opt.model == 'cycle_gan' else ''}; results in {out_dir}")
+          f"{' and its partner' if opt.model == 'cycle_gan' else ''}; results in {out_dir}"
+          + (f"; {len(skipped)} unreadable images skipped" if skipped else ""))
     return 0
 
 

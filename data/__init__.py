@@ -84,9 +84,12 @@ def train_loader(opt, rank: int = 0, world_size: int = 1) -> tuple[DataLoader, U
 
 
 def collate_images(batch: list[dict]) -> dict:
-    """Stack same-sized images; keep a list when sizes differ (``--preprocess none`` at test time)."""
+    """Stack same-sized images; keep a list when sizes differ (``--preprocess none`` at test time).
+    Unreadable files are left out of the batch and listed under ``bad``."""
+    bad = [b["bad"] for b in batch if b.get("bad")]
+    batch = [b for b in batch if b["image"] is not None]
     images = [b["image"] for b in batch]
-    same = all(im.shape == images[0].shape for im in images)
+    same = bool(images) and all(im.shape == images[0].shape for im in images)
     return {"image": torch.stack(images) if same else images,
             "path": [b["path"] for b in batch], "relpath": [b["relpath"] for b in batch],
-            "size": [b["size"] for b in batch]}
+            "size": [b["size"] for b in batch], "bad": bad}

@@ -90,10 +90,16 @@ class SingleDataset(Dataset):
         return len(self.paths)
 
     def __getitem__(self, index: int) -> dict:
+        """The image and where it came from; ``image`` None (and ``bad`` the reason) if unreadable."""
         path = self.paths[index]
-        img = load_image(path, self.gray)
-        return {"image": self.transform(img), "path": path, "size": img.size,
-                "relpath": str(Path(path).relative_to(self.root))}
+        relpath = str(Path(path).relative_to(self.root))
+        try:
+            img = load_image(path, self.gray)
+        except ImageReadError as err:
+            cause = err.__cause__ or err
+            return {"image": None, "path": path, "size": None, "relpath": relpath,
+                    "bad": f"{path}\t{type(cause).__name__}: {str(cause)[:100]}"}
+        return {"image": self.transform(img), "path": path, "size": img.size, "relpath": relpath, "bad": ""}
 
 
 DATASETS = {"unaligned": UnalignedDataset, "single": SingleDataset}

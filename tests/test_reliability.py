@@ -308,3 +308,27 @@ def test_killed_at_random_moments_and_resumed_each_time(dataroot, tmp_path):
     final = history[-1]
     assert (final["epoch"], final["epoch_done"], final["total_iters"]) == (30, True, 180)
     assert not list((tmp_path / "run").glob(".*"))
+
+
+# ------------------------------------------------------------------------------------------------ #
+# 6. Bad data at test time
+# ------------------------------------------------------------------------------------------------ #
+
+
+def test_test_py_skips_unreadable_images_and_translates_the_rest(dataroot, tmp_path, capsys):
+    import test as test_script
+
+    assert train(dataroot, tmp_path / "ckpt", "run", "--n_epochs", "1", "--n_epochs_decay", "0") == 0
+    folder = tmp_path / "collection"
+    write_images(folder, 5, size=(32, 32), seed=3)
+    (folder / "002.png").write_bytes(b"")  # zero bytes
+    (folder / "003.png").write_bytes((folder / "004.png").read_bytes()[:200])  # truncated
+    capsys.readouterr()
+    code = run_cli(test_script.main, ["--dataroot", str(folder), "--checkpoints_dir", str(tmp_path / "ckpt"),
+                                      "--name", "run", "--model_suffix", "_A", "--results_dir", str(tmp_path / "r"),
+                                      "--num_threads", "2", "--batch_size", "2"], "test.py")
+    out = capsys.readouterr().out
+    assert code == 0 and "2 unreadable images skipped" in out
+    assert sum("skipped unreadable image" in line for line in out.splitlines()) == 2
+    images = tmp_path / "r" / "run" / "test_latest" / "images"
+    assert sorted(p.name for p in images.glob("*_fake.png")) == ["000_fake.png", "001_fake.png", "004_fake.png"]
