@@ -31,7 +31,7 @@ from models.test_model import TestModel
 from options.base_options import (GENERATOR_FLAGS, adopt_run_flags, check_size_fits_generator, load_run_options,
                                   save_options, usable_gpu_ids)
 from options.test_options import parse_test_options
-from util.checkpoint import infer_generator_flags, net_path, recover, safe_load
+from util.checkpoint import infer_generator_flags, net_path, safe_load
 from util.errors import UserError, run_cli
 from util.html import HTMLPage
 from util.image_io import ImageWriter, tensors_to_images
@@ -155,8 +155,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not Path(opt.dataroot).is_dir():
         raise UserError(f"--dataroot {opt.dataroot} does not exist or is not a folder")
     run_dir = Path(opt.checkpoints_dir) / opt.name
-    for action in recover(run_dir):  # a training save that a kill interrupted: finish or undo it
-        print(f"test.py: {run_dir}: {action}")
     resolve_architecture(opt, given, run_dir)
     opt.gpu_id_list = usable_gpu_ids(opt.gpu_ids, "test.py")
     device = select_device(opt.gpu_id_list)
