@@ -31,7 +31,7 @@ from models import acceleration
 from models.cycle_gan_model import LOSS_NAMES, CycleGANModel, loss_values
 from options.base_options import (DISCRIMINATOR_FLAGS, GENERATOR_FLAGS, adopt_run_flags, check_size_fits_generator,
                                   load_run_options, save_options, usable_gpu_ids)
-from options.train_options import parse_train_options
+from options.train_options import min_image_side, parse_train_options
 from util import checkpoint, distributed, resilience
 from util.checkpoint import net_path, state_path
 from util.errors import UserError, run_cli
@@ -45,8 +45,6 @@ def check_options(opt) -> None:
                         "the crop must fit inside the resized image")
     if opt.n_epochs + opt.n_epochs_decay < 1:
         raise UserError("--n_epochs plus --n_epochs_decay must be at least 1")
-    if opt.lr <= 0:
-        raise UserError(f"--lr {opt.lr} must be positive")
     check_size_fits_generator(opt)
 
 
@@ -109,7 +107,8 @@ def train(opt, given: set[str], parser, ctx: distributed.Context, argv: list[str
         opt.seed = distributed.broadcast_object(ctx, random.SystemRandom().randrange(2**31))
     opt.rank, opt.world_size = ctx.rank, ctx.world_size
     seed_everything(opt.seed)
-    loader, sampler = train_loader(opt, ctx.rank, ctx.world_size)  # checks the data folders before anything is written
+    # checks the data folders before anything is written
+    loader, sampler = train_loader(opt, ctx.rank, ctx.world_size, min_side=min_image_side(opt))
     if opt.batch_size > sampler.num_samples:
         share = f" per process ({ctx.world_size} processes)" if ctx.distributed else ""
         raise UserError(f"--batch_size {opt.batch_size} is larger than the {sampler.num_samples} samples of an "

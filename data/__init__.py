@@ -5,9 +5,10 @@ import os
 from typing import Iterator
 
 import torch
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, default_collate
 
 from data.datasets import DATASETS, SingleDataset, UnalignedDataset  # noqa: F401
+from util.errors import UserError
 from util.resilience import ignore_stop_signals
 
 
@@ -62,7 +63,7 @@ def loader_workers(num_threads: int) -> int:
     return min(num_threads, cores)
 
 
-def train_loader(opt, rank: int = 0, world_size: int = 1) -> tuple[DataLoader, UnalignedSampler]:
+def train_loader(opt, rank: int = 0, world_size: int = 1, min_side: int = 1) -> tuple[DataLoader, UnalignedSampler]:
     """The training DataLoader over ``<dataroot>/<phase>A|B`` and its sampler (this rank's share).
 
     Workers stay alive across epochs, and batches go to pinned memory for asynchronous copies
@@ -70,17 +71,31 @@ def train_loader(opt, rank: int = 0, world_size: int = 1) -> tuple[DataLoader, U
     """
     a_nc, b_nc = (opt.input_nc, opt.output_nc) if opt.direction == "AtoB" else (opt.output_nc, opt.input_nc)
     dataset = UnalignedDataset(opt.dataroot, opt.phase, opt.max_dataset_size, opt.preprocess, opt.load_size,
-                               opt.crop_size, flip=not opt.no_flip, train=True, channels_A=a_nc, channels_B=b_nc)
+                               opt.crop_size, flip=not opt.no_flip, train=True, channels_A=a_nc, channels_B=b_nc,
+                               min_side=min_side)
     sampler = UnalignedSampler(len(dataset.A_paths), len(dataset.B_paths), opt.serial_batches, opt.seed,
                                num_replicas=world_size, rank=rank)
     workers = loader_workers(opt.num_threads)
     loader = DataLoader(dataset, batch_size=opt.batch_size, sampler=sampler, num_workers=workers,
                         pin_memory=torch.cuda.is_available(), persistent_workers=workers > 0,
                         prefetch_factor=4 if workers > 0 else None, worker_init_fn=ignore_stop_signals,
+                        collate_fn=collate_pairs,
                         # Each epoch's iterator draws a worker base seed; from its own generator it
                         # leaves torch's global one (saved in checkpoints) alone, so resumes are exact.
                         generator=torch.Generator().manual_seed(opt.seed))
     return loader, sampler
+
+
+def collate_pairs(batch: list[dict]) -> dict:
+    """The training batch; images of different sizes (``--preprocess none`` or ``scale_width`` on
+    mixed shapes) cannot be stacked, which is one clear error instead of a stack trace."""
+    for key in ("A", "B"):
+        shapes = {tuple(b[key].shape[-2:]) for b in batch}
+        if len(shapes) > 1:
+            sizes = ", ".join(f"{w}x{h}" for h, w in sorted(shapes)[:3])
+            raise UserError(f"domain {key} images of different sizes in one batch ({sizes}): --batch_size above 1 "
+                            "needs one size; use a cropping --preprocess (e.g. resize_and_crop) or --batch_size 1")
+    return default_collate(batch)
 
 
 def collate_images(batch: list[dict]) -> dict:

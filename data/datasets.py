@@ -36,7 +36,8 @@ class UnalignedDataset(Dataset):
     """
 
     def __init__(self, dataroot: str, phase: str, max_dataset_size: float, preprocess: str,
-                 load_size: int, crop_size: int, flip: bool, train: bool, channels_A: int, channels_B: int):
+                 load_size: int, crop_size: int, flip: bool, train: bool, channels_A: int, channels_B: int,
+                 min_side: int = 1):
         root = Path(dataroot)
         if not root.is_dir():
             raise UserError(f"--dataroot {dataroot} does not exist or is not a folder")
@@ -44,6 +45,7 @@ class UnalignedDataset(Dataset):
         self.B_paths = image_folder(root / f"{phase}B", max_dataset_size, "domain B")
         self.transform = get_transform(preprocess, load_size, crop_size, flip, train)
         self.gray_A, self.gray_B = channels_A == 1, channels_B == 1
+        self.min_side = min_side  # images the networks cannot take (--preprocess none) count as unusable
 
     def __len__(self) -> int:
         return max(len(self.A_paths), len(self.B_paths))
@@ -64,7 +66,11 @@ class UnalignedDataset(Dataset):
         sample's seed (so batches keep their size and the run stays reproducible)."""
         for _ in range(MAX_REPLACEMENTS + 1):
             try:
-                return self.transform(load_image(paths[index], gray), rng), paths[index]
+                image = self.transform(load_image(paths[index], gray), rng)
+                if min(image.shape[-2:]) < self.min_side:
+                    raise ImageReadError(f"{image.shape[-1]}x{image.shape[-2]} px, smaller than the "
+                                         f"{self.min_side} px the networks need")
+                return image, paths[index]
             except ImageReadError as err:
                 cause = err.__cause__ or err
                 bad.append(f"{paths[index]}\t{type(cause).__name__}: {str(cause)[:100]}")

@@ -6,11 +6,14 @@ flipped, and ``--load_size`` defaults to the crop size so test images are not ra
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from options.base_options import (OneLineParser, add_base_options, explicit_flags, finish_options,
                                   non_negative_int, positive_int)
+from util.errors import UserError
 
 
 def add_test_options(p: argparse.ArgumentParser) -> None:
@@ -25,6 +28,19 @@ def add_test_options(p: argparse.ArgumentParser) -> None:
                    help="index.html shows the first this many results (0: no page); every image is still written")
     g.add_argument("--model_suffix", type=str, default="", choices=("", "_A", "_B"),
                    help="--model test loads <epoch>_net_G<model_suffix>.pth: _A is G_AB (A->B), _B is G_BA (B->A)")
+
+
+def check_test_values(opt: argparse.Namespace) -> None:
+    """Refuse values the parser's types let through but that would fail halfway through writing results."""
+    if not (opt.aspect_ratio > 0 and math.isfinite(opt.aspect_ratio)):
+        raise UserError(f"--aspect_ratio {opt.aspect_ratio} must be positive (width / height of the result images)")
+    if not (opt.init_gain > 0 and math.isfinite(opt.init_gain)):
+        raise UserError(f"--init_gain {opt.init_gain} must be positive (it scales the initial weights; classic: 0.02)")
+    folder = Path(opt.results_dir)
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise UserError(f"--results_dir {opt.results_dir}: {existing} is a file, not a folder; "
+                        "choose another --results_dir")
 
 
 def build_test_parser(model: str = "test") -> OneLineParser:
@@ -52,4 +68,6 @@ def parse_test_options(argv: Sequence[str] | None = None) -> tuple[argparse.Name
     opt = parser.parse_args(argv)
     given = explicit_flags(parser, argv)
     opt.no_flip = True  # test images are never flipped
-    return finish_options(opt, is_train=False), given, parser
+    opt = finish_options(opt, is_train=False)
+    check_test_values(opt)
+    return opt, given, parser

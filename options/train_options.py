@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Sequence
 
 from models.losses import GAN_MODES
@@ -77,6 +78,65 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                    help="weight of the WGAN-GP gradient penalty (only with --gan_mode wgangp)")
 
 
+def check_train_values(opt: argparse.Namespace) -> None:
+    """Refuse values the parser's types let through but training cannot use: Adam's --lr and --beta1,
+    negative loss weights, a bad --init_gain or --seed, an --epoch_count past the end, an identity loss
+    between different channel counts, images too small for the networks.
+
+    Each is one line naming the flag, before any data is read or network built.
+    """
+    if not (opt.lr > 0 and math.isfinite(opt.lr)):
+        raise UserError(f"--lr {opt.lr} must be positive")
+    if not 0 <= opt.beta1 < 1:
+        raise UserError(f"--beta1 {opt.beta1} must be at least 0 and below 1 (Adam's momentum term; classic: 0.5)")
+    for flag in ("lambda_A", "lambda_B", "lambda_identity", "lambda_gp"):
+        value = getattr(opt, flag)
+        if not (value >= 0 and math.isfinite(value)):
+            raise UserError(f"--{flag} {value} must be 0 or more (0 turns that loss off)")
+    if not (opt.init_gain > 0 and math.isfinite(opt.init_gain)):
+        raise UserError(f"--init_gain {opt.init_gain} must be positive (it scales the initial weights; classic: 0.02)")
+    if opt.seed is not None and not -2**63 <= opt.seed < 2**63:
+        raise UserError(f"--seed {opt.seed} is out of range: use a number from -2**63 to 2**63 - 1")
+    last_epoch = opt.n_epochs + opt.n_epochs_decay
+    if not opt.continue_train and last_epoch >= 1 and opt.epoch_count > last_epoch:
+        raise UserError(f"--epoch_count {opt.epoch_count} is past the last epoch, {last_epoch} (--n_epochs plus "
+                        "--n_epochs_decay): lower --epoch_count or raise --n_epochs")
+    if opt.lambda_identity > 0 and opt.input_nc != opt.output_nc:
+        raise UserError(f"--lambda_identity {opt.lambda_identity} needs --input_nc and --output_nc equal (they are "
+                        f"{opt.input_nc} and {opt.output_nc}): the identity loss feeds B images to G_A; "
+                        "pass --lambda_identity 0")
+    check_image_size(opt)
+
+
+def min_image_side(opt: argparse.Namespace) -> int:
+    """The smallest image side the networks of ``opt`` can train on (see :func:`check_image_size`)."""
+    halvings = {"basic": 3, "n_layers": opt.n_layers_D}.get(opt.netD)  # None: the 1x1 pixel PatchGAN
+    return max(3 * 2**halvings if halvings else 1, 8 if opt.netG.startswith("resnet") else 1)
+
+
+def check_image_size(opt: argparse.Namespace) -> None:
+    """Refuse training images too small for the networks, where the flags fix their size.
+
+    Each strided convolution of a PatchGAN halves the side and its last two layers need 3 pixels
+    left, so ``--netD basic`` (3 halvings) needs 24; ``--netD pixel`` takes any size; the ResNet
+    generators need 8 (two halvings, then reflection padding). ``--preprocess none`` keeps each
+    image's size, which only the data knows: the training dataset replaces smaller images (as
+    unreadable ones) with others.
+    """
+    if "crop" in opt.preprocess:
+        flag, side = "--crop_size", opt.crop_size
+    elif opt.preprocess == "scale_width":
+        flag, side = "--load_size", opt.load_size  # the width; the height is at least --crop_size
+    else:
+        return
+    need = min_image_side(opt)
+    if side < need:
+        layers = f" --n_layers_D {opt.n_layers_D}" if opt.netD == "n_layers" else ""
+        raise UserError(f"{flag} {side} is too small for --netD {opt.netD}{layers} and --netG {opt.netG}: "
+                        f"training images need sides of at least {need}; raise {flag}"
+                        + (" or lower --n_layers_D" if layers else ""))
+
+
 def build_train_parser() -> OneLineParser:
     parser = OneLineParser(prog="train.py", description="Train a CycleGAN (A=unmasked <-> B=masked faces).",
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -98,4 +158,6 @@ def parse_train_options(argv: Sequence[str] | None = None) -> tuple[argparse.Nam
     if opt.dataset_mode != "unaligned":
         raise UserError(f"--dataset_mode {opt.dataset_mode} has one domain only; CycleGAN training needs "
                         "--dataset_mode unaligned (<dataroot>/<phase>A and <phase>B)")
-    return finish_options(opt, is_train=True), given, parser
+    opt = finish_options(opt, is_train=True)
+    check_train_values(opt)
+    return opt, given, parser
