@@ -5,13 +5,16 @@ The loop hands each consumer plain numbers and tensors; none of them owns traini
 - ``loss_log.txt``: the classic line format, ``(epoch: E, iters: I, time: T, data: D) D_A: x ...``,
   so existing parsers and plotting scripts keep working;
 - ``loss_log.jsonl``: the same records as JSON lines, with the learning rate and global counters;
-- ``web/index.html``: the latest samples of every epoch, newest first (unless ``--no_html``);
+- ``web/index.html``: the loss plot (``web/loss_plot.png``) and the samples of every epoch, newest
+  first (unless ``--no_html``);
 - visdom (``--display_id > 0``): a loss plot and the current images; an unreachable server or a
   missing package gives one warning and training goes on;
 - W&B (``--use_wandb``): losses and images.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import time
@@ -56,14 +59,37 @@ class HTMLSamples:
         label = path.stem.split("_", 1)[1]
         return (cls.ORDER.index(label) if label in cls.ORDER else len(cls.ORDER), label)
 
+    PLOT_EVERY_S = 60.0  # redraw the loss plot at most this often (and at each new epoch)
+
     def __init__(self, run_dir: Path, name: str, winsize: int):
         self.web_dir, self.name, self.winsize = run_dir / "web", name, winsize
         (self.web_dir / "images").mkdir(parents=True, exist_ok=True)
+        self.plotted: tuple[int, float] | None = None  # (epoch, time) of the last loss plot
+
+    def plot_losses(self, epoch: int) -> None:
+        """``web/loss_plot.png`` from the run's loss log (scripts/plot_losses.py); never stops training."""
+        log = self.web_dir.parent / "loss_log.jsonl"
+        now = time.monotonic()
+        if not log.is_file() or (self.plotted and self.plotted[0] == epoch and now - self.plotted[1] < self.PLOT_EVERY_S):
+            return
+        try:
+            from scripts.plot_losses import main as plot_main
+
+            with contextlib.redirect_stdout(io.StringIO()):
+                plot_main([str(log), "--out", str(self.web_dir / "loss_plot.png"), "--width", "1000", "--height", "560",
+                           "--title", f"{self.name}: losses"])
+            self.plotted = (epoch, now)
+        except Exception as err:  # noqa: BLE001 - a picture is not worth a training run
+            warnings.warn(f"loss plot not drawn ({err.__class__.__name__}: {err})")
 
     def save(self, epoch: int, visuals: dict[str, torch.Tensor]) -> None:
         for label, tensor in visuals.items():
             save_image(tensor_to_image(tensor), self.web_dir / "images" / f"epoch{epoch:03d}_{label}.png")
+        self.plot_losses(epoch)
         page = HTMLPage(self.web_dir, f"Experiment name = {self.name}", refresh=0)
+        if (self.web_dir / "loss_plot.png").is_file():
+            page.add_header("losses (scripts/plot_losses.py)")
+            page.add_images(["loss_plot.png"], ["loss_plot.png"], width=1000)
         epochs = sorted({int(p.name[5:8]) for p in (self.web_dir / "images").glob("epoch[0-9][0-9][0-9]_*.png")},
                         reverse=True)
         for e in epochs:

@@ -1,0 +1,115 @@
+"""Where a run reports to: a real visdom server on localhost (started without its web-asset download,
+which fails offline) receives the loss plot and the images; W&B in offline mode receives the losses
+and the images; the run's HTML page shows the samples of every epoch and links the loss plot."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+import train as train_script
+from conftest import write_images
+
+pytestmark = pytest.mark.slow
+
+TINY = ["--load_size", "36", "--crop_size", "32", "--ngf", "8", "--ndf", "8", "--netG", "resnet_6blocks",
+        "--num_threads", "0", "--n_epochs", "2", "--n_epochs_decay", "0", "--print_freq", "2", "--display_freq", "2",
+        "--gpu_ids", "-1", "--seed", "1"]
+LOSSES = ["D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B"]
+
+
+@pytest.fixture
+def dataroot(tmp_path) -> Path:
+    write_images(tmp_path / "data" / "trainA", 4, seed=1)
+    write_images(tmp_path / "data" / "trainB", 4, seed=2)
+    return tmp_path / "data"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def visdom_server(tmp_path):
+    visdom = pytest.importorskip("visdom", reason="scripts/setup_env.sh installs visdom 0.2.4")
+    port = free_port()
+    code = ("import sys; sys.argv = ['visdom', '-port', %r, '--hostname', '127.0.0.1', '-env_path', %r]; "
+            "from visdom.server.run_server import main; main()") % (str(port), str(tmp_path / "visdom_env"))
+    server = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while True:  # until the server listens
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert server.poll() is None and time.monotonic() < deadline, "visdom server did not start"
+            time.sleep(0.5)
+    client = visdom.Visdom(server="http://127.0.0.1", port=port, raise_exceptions=True, use_incoming_socket=False)
+    assert client.check_connection(timeout_seconds=10)
+    yield port, client
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def test_visdom_receives_the_loss_plot_and_the_images(dataroot, tmp_path, visdom_server):
+    port, client = visdom_server
+    assert train_script.main(["--dataroot", str(dataroot), "--checkpoints_dir", str(tmp_path), "--name", "vis",
+                              *TINY, "--display_id", "3", "--display_port", str(port),
+                              "--display_server", "http://127.0.0.1", "--display_env", "toy"]) == 0
+    assert client.win_exists("3", env="toy") and client.win_exists("4", env="toy")
+    plot = json.loads(client.get_window_data("3", env="toy"))
+    curves = {trace["name"]: trace for trace in plot["content"]["data"]}
+    assert list(curves) == LOSSES
+    logged = [json.loads(line) for line in (tmp_path / "vis" / "loss_log.jsonl").read_text().splitlines()]
+    assert curves["cycle_A"]["y"] == pytest.approx([r["cycle_A"] for r in logged])  # every record, in order
+    assert curves["cycle_A"]["x"][-1] == pytest.approx(2.0)  # in epochs
+    images = json.loads(client.get_window_data("4", env="toy"))
+    assert images["type"] == "image" and images["content"]["src"].startswith("data:image/png;base64,")
+
+
+def test_wandb_offline_receives_losses_and_images(dataroot, tmp_path, monkeypatch):
+    wandb = pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    logged = []
+    real_log = wandb.Run.log
+
+    def spy(self, data, *args, **kwargs):  # what our logger hands to W&B, then the real call
+        logged.append(dict(data))
+        return real_log(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(wandb.Run, "log", spy)
+    assert train_script.main(["--dataroot", str(dataroot), "--checkpoints_dir", str(tmp_path), "--name", "wb",
+                              *TINY, "--display_id", "0", "--use_wandb", "--wandb_project_name", "toy"]) == 0
+    loss_records = [r for r in logged if "cycle_A" in r]
+    assert len(loss_records) == 4 and all(set(LOSSES) <= set(r) and "lr" in r for r in loss_records)
+    image_records = [r for r in logged if "fake_B" in r]
+    assert image_records and all(isinstance(r["fake_B"], wandb.Image) for r in image_records)
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    history = next(runs[0].glob("run-*.wandb")).read_bytes()
+    assert all(name.encode() in history for name in LOSSES)  # the losses reached W&B's own run file
+    media = list(runs[0].glob("files/media/images/*.png"))
+    assert any(p.name.startswith("fake_B") for p in media)
+
+
+def test_run_page_shows_epochs_and_links_the_loss_plot(dataroot, tmp_path):
+    assert train_script.main(["--dataroot", str(dataroot), "--checkpoints_dir", str(tmp_path), "--name", "page",
+                              *TINY, "--display_id", "0"]) == 0
+    web = tmp_path / "page" / "web"
+    page = (web / "index.html").read_text()
+    assert 'href="loss_plot.png"' in page and "epoch [2]" in page and "epoch [1]" in page
+    assert page.index("epoch [2]") < page.index("epoch [1]")  # newest first
+    with Image.open(web / "loss_plot.png") as plot:
+        assert plot.size == (1000, 560)
+    assert os.path.getmtime(web / "loss_plot.png") >= os.path.getmtime(tmp_path / "page" / "loss_log.jsonl") - 5
