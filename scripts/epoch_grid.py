@@ -1,0 +1,175 @@
+"""One PNG showing how a run's translation evolved: the same test images through every saved epoch.
+
+    python scripts/epoch_grid.py --dataroot datasets/masks --name masks --images 6 --out masks_epochs.png
+    python scripts/epoch_grid.py --name masks --direction BtoA --files a.png b.png \
+        --epochs 5 10 20 latest --tile 160 --out plots/unmask.png
+
+Rows are images, the first column the input, then one column per checkpoint, under a header strip
+("input", "epoch 5", ...). The images are the first ``--images`` of ``<dataroot>/<phase>A`` (AtoB,
+G_AB puts a mask on) or ``<phase>B`` (BtoA, G_BA takes it off), sorted as test.py reads them, or the
+given ``--files``. Checkpoints are ``<checkpoints_dir>/<name>/<epoch>_net_G_A.pth`` (G_B for BtoA):
+all numbered epochs in numeric order unless ``--epochs`` picks some; ``latest`` (or another label,
+e.g. ``iter_5000``) only when named there, after the numbered ones.
+
+Each image goes through exactly what ``test.py --model test --model_suffix _A|_B --epoch E`` does:
+the architecture and test-time size come from the run's ``train_opt.json`` (or, without one, from the
+checkpoint), the same preprocessing, one image per forward pass, train-mode networks unless
+``--eval``. Every cell is the network's input or output resized (bicubic) to ``--tile`` pixels.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import test as test_script  # noqa: E402  (the repository's test.py, not the standard library's package)
+from data.datasets import image_folder  # noqa: E402
+from data.image_folder import load_image  # noqa: E402
+from data.transforms import get_transform  # noqa: E402
+from models.cycle_gan_model import select_device  # noqa: E402
+from models.test_model import TestModel  # noqa: E402
+from options.base_options import OneLineParser, positive_int, usable_gpu_ids  # noqa: E402
+from options.test_options import parse_test_options  # noqa: E402
+from scripts.plot_losses import write_atomically  # noqa: E402
+from util.errors import UserError, run_cli  # noqa: E402
+from util.image_io import tensors_to_images  # noqa: E402
+
+HEADER = 18  # pixels of the label strip above the tiles, as in results_grid.py
+SUFFIX = {"AtoB": "_A", "BtoA": "_B"}  # generator file G_A is G_AB, G_B is G_BA
+
+
+def saved_labels(run_dir: Path, generator: str) -> list[str]:
+    ending = f"_net_{generator}.pth"
+    return [p.name[: -len(ending)] for p in run_dir.glob(f"*{ending}")]
+
+
+def pick_epochs(run_dir: Path, generator: str, wanted: list[str] | None) -> list[str]:
+    """Checkpoint labels to show: numbered epochs in numeric order, then other labels, ``latest`` last."""
+    if not run_dir.is_dir():
+        raise UserError(f"run folder {run_dir} does not exist: check --name and --checkpoints_dir")
+    saved = saved_labels(run_dir, generator)
+    numbered = sorted((label for label in saved if label.isdigit()), key=int)
+    if wanted is None:
+        if not numbered:
+            hint = "; pass --epochs latest to show the last one" if "latest" in saved else ""
+            raise UserError(f"no epoch checkpoints <N>_net_{generator}.pth in {run_dir}: "
+                            f"train with --save_epoch_freq{hint}")
+        return numbered
+    wanted = [str(int(w)) if w.isdigit() else w for w in dict.fromkeys(wanted)]
+    missing = [w for w in wanted if w not in saved]
+    if missing:
+        have = " ".join(numbered + sorted(set(saved) - set(numbered))) or "none"
+        raise UserError(f"--epochs {' '.join(missing)}: no {missing[0]}_net_{generator}.pth in {run_dir} "
+                        f"(saved: {have})")
+    others = [w for w in wanted if not w.isdigit() and w != "latest"]
+    return sorted((w for w in wanted if w.isdigit()), key=int) + others + [w for w in wanted if w == "latest"]
+
+
+def column_label(label: str) -> tuple[str, str]:
+    """The header text of a checkpoint's column, and a short form for narrow tiles."""
+    if label.isdigit():
+        return f"epoch {label}", label
+    if label.startswith("iter_"):
+        return f"iter {label[5:]}", label[5:]
+    return label, label
+
+
+def run_test_options(args: argparse.Namespace, first_label: str) -> argparse.Namespace:
+    """The options test.py would run with for one generator of the run, architecture resolved."""
+    argv = ["--dataroot", args.dataroot or ".", "--name", args.name, "--checkpoints_dir", args.checkpoints_dir,
+            "--model", "test", "--model_suffix", SUFFIX[args.direction], "--epoch", first_label,
+            "--phase", args.phase, "--gpu_ids", args.gpu_ids, "--num_threads", "0"]
+    opt, given, _ = parse_test_options(argv + (["--eval"] if args.eval else []))
+    test_script.resolve_architecture(opt, given, Path(args.checkpoints_dir) / args.name)
+    return opt
+
+
+def input_paths(args: argparse.Namespace) -> list[str]:
+    if args.files:
+        for f in args.files:
+            if not Path(f).is_file():
+                raise UserError(f"--files {f} does not exist")
+        return list(args.files)
+    if not args.dataroot:
+        raise UserError("give --dataroot (its first --images test images are used) or --files")
+    side = "A" if args.direction == "AtoB" else "B"
+    folder = Path(args.dataroot) / f"{args.phase}{side}"
+    return image_folder(folder, args.images, f"{args.phase}{side} ({args.direction} input)")
+
+
+def translate(args: argparse.Namespace, labels: list[str], paths: list[str]) -> list[list[np.ndarray]]:
+    """rows[i] = [input, output of labels[0], output of labels[1], ...] of image i, HxWx3 uint8 each."""
+    opt = run_test_options(args, labels[0])
+    opt.gpu_id_list = usable_gpu_ids(opt.gpu_ids, "epoch_grid.py")
+    model = TestModel(opt, select_device(opt.gpu_id_list))
+    transform = get_transform(opt.preprocess, opt.load_size, opt.crop_size, flip=False, train=False)
+    images = [transform(load_image(p, grayscale=opt.input_nc == 1)).unsqueeze(0) for p in paths]
+    rows = [[tensors_to_images(im)[0]] for im in images]
+    run_dir = Path(opt.checkpoints_dir) / opt.name
+    if opt.eval:
+        model.eval()
+    for label in labels:
+        model.load(run_dir, label)
+        with torch.no_grad():
+            for row, im in zip(rows, images):
+                row.append(tensors_to_images(model.translate(im)["fake"])[0])
+    return rows
+
+
+def build_grid(rows: list[list[np.ndarray]], headers: list[tuple[str, str]], tile: int) -> Image.Image:
+    grid = Image.new("RGB", (tile * len(headers), HEADER + tile * len(rows)), (255, 255, 255))
+    for c, (text, short) in enumerate(headers):
+        cell = Image.new("RGB", (tile, HEADER), (255, 255, 255))
+        draw = ImageDraw.Draw(cell)
+        draw.text((4, 3), text if draw.textlength(text) <= tile - 6 else short, fill=(0, 0, 0))
+        grid.paste(cell, (c * tile, 0))  # drawn on its own cell so a long label cannot run into the next
+    for r, row in enumerate(rows):
+        for c, picture in enumerate(row):
+            cell = Image.fromarray(picture)
+            if cell.size != (tile, tile):
+                cell = cell.resize((tile, tile), Image.Resampling.BICUBIC)
+            grid.paste(cell, (c * tile, HEADER + r * tile))
+    return grid
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = OneLineParser(prog="epoch_grid.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--dataroot", default=None, help="data set holding <phase>A and <phase>B (not needed with --files)")
+    p.add_argument("--name", required=True, help="the run: checkpoints in <checkpoints_dir>/<name>")
+    p.add_argument("--checkpoints_dir", default="./checkpoints", help="where runs are (default: ./checkpoints)")
+    p.add_argument("--direction", default="AtoB", choices=tuple(SUFFIX),
+                   help="AtoB (default): testA through G_AB (net_G_A); BtoA: testB through G_BA (net_G_B)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--images", type=positive_int, default=4,
+                       help="how many test images (rows), the first in sorted order; fewer if fewer exist (default: 4)")
+    which.add_argument("--files", nargs="+", default=None, help="these images instead of the test folder's")
+    p.add_argument("--phase", default="test",
+                   help="the images come from <dataroot>/<phase>A or <phase>B (default: test)")
+    p.add_argument("--epochs", nargs="+", default=None,
+                   help="checkpoint labels to show, e.g. 5 10 latest (default: every numbered epoch)")
+    p.add_argument("--tile", type=positive_int, default=128, help="tile size in pixels (default: 128)")
+    p.add_argument("--eval", action="store_true", help="networks in eval mode, as test.py --eval")
+    p.add_argument("--gpu_ids", default="-1", help="e.g. 0; -1 for CPU (default: -1)")
+    p.add_argument("--out", required=True, help="PNG file to write (its folder is created)")
+    args = p.parse_args(argv)
+
+    generator = "G" + SUFFIX[args.direction]
+    labels = pick_epochs(Path(args.checkpoints_dir) / args.name, generator, args.epochs)
+    paths = input_paths(args)
+    rows = translate(args, labels, paths)
+    grid = build_grid(rows, [("input", "in")] + [column_label(label) for label in labels], args.tile)
+    write_atomically(Path(args.out), lambda f: grid.save(f, format="PNG"))
+    print(f"wrote {args.out} ({grid.size[0]}x{grid.size[1]}: {len(paths)} images x {len(labels)} checkpoints "
+          f"of net_{generator})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main, None, "epoch_grid.py"))
