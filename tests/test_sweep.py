@@ -1,6 +1,7 @@
 """scripts/sweep.sh on a real toy sweep of 2 runs: names from train.py's --suffix, train -> test ->
 evaluate for each, two at once, sweep.json, finished runs skipped, a half-done run resumed from
-where it stopped, --dry_run, and bad grids refused in one line."""
+where it stopped, --dry_run (also of torchrun jobs on GPUs), a failing run marked while the others
+go on, and bad grids refused in one line."""
 from __future__ import annotations
 
 import json
@@ -94,3 +95,27 @@ def test_bad_grids_are_one_line(toy, capsys, monkeypatch):
                        "sweep.sh") == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and expect in err, err
+
+
+def test_gpus_and_torchrun_jobs_in_a_dry_run(toy, capsys, monkeypatch):
+    """Two runs at once on four GPUs, each a torchrun job on two of them (printed, not run: no GPU here)."""
+    root, _ = toy
+    monkeypatch.chdir(root)
+    assert sweep_main(["--dataroot", "data", "--name", "multi", "--grid", "norm=instance,batch", "--gpus", "0,1,2,3",
+                       "--torchrun", "2", "--dry_run", "--", *TRAIN]) == 0
+    trains = [line for line in capsys.readouterr().out.splitlines() if "/train.py" in line]
+    assert [line.split()[0] for line in trains] == ["CUDA_VISIBLE_DEVICES=0,1", "CUDA_VISIBLE_DEVICES=2,3"]
+    assert all("-m torch.distributed.run --standalone --nproc_per_node 2" in line and "--gpu_ids 0,1" in line
+               for line in trains)
+
+
+def test_a_failing_run_is_marked_and_the_others_go_on(toy):
+    root, weights = toy
+    args = ["bash", str(ROOT / "scripts" / "sweep.sh"), "--dataroot", "data", "--name", "fail",
+            "--grid", "batch_size=2,50", "--num_test", "3", "--inception_weights", str(weights), "--", *TRAIN]
+    proc = subprocess.run(args, cwd=root, capture_output=True, text=True, timeout=900,
+                          env=dict(os.environ, PYTHON=sys.executable))
+    assert proc.returncode == 1
+    assert "FAILED fail_bs50" in proc.stdout and "--batch_size 50" in proc.stdout
+    ledger = json.loads((root / "sweeps" / "fail" / "sweep.json").read_text())
+    assert {r["name"]: r["status"] for r in ledger["runs"]} == {"fail_bs2": "done", "fail_bs50": "failed"}
