@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import sys
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +38,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from options.base_options import OneLineParser, positive_int  # noqa: E402
+from util import files  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
 
 # Record fields of loss_log.jsonl that are bookkeeping, not losses.
@@ -191,23 +190,11 @@ def build_figure(history: LossHistory, names: list[str], smooth: int, width: int
 
 
 def write_atomically(out: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Call ``write`` on a temporary file beside ``out`` (its folder created), then rename it over ``out``,
-    so a reader never sees half a file; a failure is a one-line error naming --out."""
-    tmp = None
+    """:func:`util.files.write_atomically`, a failure being a one-line error naming --out."""
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600; the picture gets the usual mode
-        os.replace(tmp, out)
+        files.write_atomically(out, write)
     except OSError as err:
         raise UserError(f"cannot write --out {out}: {err.strerror or err}; choose another --out") from err
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def build_parser() -> OneLineParser:

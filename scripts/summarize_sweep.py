@@ -39,10 +39,8 @@ import csv
 import io
 import json
 import math
-import os
 import statistics
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -51,6 +49,7 @@ from typing import Any, Sequence
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from options.base_options import OneLineParser  # noqa: E402
+from util import files  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
 
 # train_opt.json keys that say where or how a run was logged, not what was trained.
@@ -393,21 +392,6 @@ def fid_figure(rows: list[RunSummary], sort: str):
     return fig
 
 
-def write_atomic(path: Path, write) -> None:
-    """``write(file)`` into a temporary file beside ``path``, then renamed over it."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600; the summary gets the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     p = OneLineParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                       epilog=__doc__.split("\n\n", 1)[1])
@@ -430,11 +414,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     out_dir = Path(args.out_dir or args.sweep_dir or results)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        write_atomic(out_dir / "summary.md", lambda f: f.write(table.encode()))
-        write_atomic(out_dir / "summary.csv", lambda f: f.write(csv_text(rows).encode()))
+        files.write_atomically(out_dir / "summary.md", lambda f: f.write(table.encode()))
+        files.write_atomically(out_dir / "summary.csv", lambda f: f.write(csv_text(rows).encode()))
         print(table, end="")
         fig = fid_figure(rows, args.sort)
-        write_atomic(out_dir / "fid.png", lambda f: fig.savefig(f, format="png", dpi=DPI))
+        files.write_atomically(out_dir / "fid.png", lambda f: fig.savefig(f, format="png", dpi=DPI))
     except OSError as err:
         raise UserError(f"cannot write into --out_dir {out_dir}: {err.strerror or err}; choose another "
                         "--out_dir") from err

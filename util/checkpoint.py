@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from util.errors import UserError
+from util.files import default_file_mode
 
 NORM_STAT_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
 TMP_SUFFIX = ".tmp"
@@ -53,17 +54,11 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _write_new(obj: Any, path: Path) -> Path:
     """``torch.save`` into ``.<name>.<random>.tmp`` beside ``path``, flushed to disk; returns its path."""
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
     try:
-        os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600; checkpoints get the usual mode
+        os.chmod(tmp_name, default_file_mode())  # mkstemp makes 0600; checkpoints get the usual mode
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
             f.flush()
