@@ -19,6 +19,7 @@ from data.datasets import DATASETS
 from data.transforms import PREPROCESS_MODES
 from models import MODELS
 from models.networks import DISCRIMINATORS, GENERATORS, INIT_TYPES, NORMS
+from util.cli import OneLineParser, non_negative_int, positive_int  # noqa: F401 (imported from here too)
 from util.errors import UserError
 
 # Flags that decide the shape of the networks: a checkpoint only loads into the architecture it
@@ -26,27 +27,6 @@ from util.errors import UserError
 GENERATOR_FLAGS = ("netG", "ngf", "norm", "no_dropout", "input_nc", "output_nc")
 DISCRIMINATOR_FLAGS = ("netD", "ndf", "n_layers_D")
 AMP_MODES = ("none", "bf16", "fp16")
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line (a :class:`UserError`), not usage plus a line."""
-
-    def error(self, message: str):  # type: ignore[override]
-        raise UserError(f"{message} (see --help)")
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
 
 
 def add_base_options(p: argparse.ArgumentParser) -> None:
