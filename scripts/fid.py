@@ -19,6 +19,7 @@ from typing import Sequence
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from options.base_options import OneLineParser, positive_int, non_negative_int  # noqa: E402
+from util import files  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
 from util.metrics import inception  # noqa: E402
 from util.metrics.features import extract_features, list_images  # noqa: E402
@@ -64,7 +65,7 @@ class FeatureSource:
         self.args = args
         self.dims = args.dims
         self.weights = inception.resolve_weights(args.inception_weights)
-        self.weights_sha256 = inception.file_sha256(self.weights)
+        self.weights_sha256 = files.file_sha256(self.weights)
         if not inception.is_official(self.weights_sha256):
             print(f"warning: {self.weights} is not pytorch-fid's published {inception.WEIGHTS_NAME} "
                   f"(sha256 {self.weights_sha256[:12]}...): these numbers are not comparable with published FIDs",

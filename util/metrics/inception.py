@@ -15,7 +15,6 @@ before the auxiliary classifier, 2048 after the final average pool (the standard
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 import urllib.error
@@ -79,14 +78,6 @@ def resolve_weights(given: str | None, download: bool = True) -> Path:
     finally:
         socket.setdefaulttimeout(previous)
     return cached
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def is_official(sha256: str) -> bool:
