@@ -13,13 +13,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-def write_images(folder: Path, count: int, size=(36, 40), seed: int = 0, prefix: str = "") -> list[Path]:
-    """``count`` random RGB PNGs of ``size`` (width, height) in ``folder``."""
+def write_images(folder: Path, count: int, size=(36, 40), seed: int = 0, prefix: str = "",
+                 ext: str = ".png") -> list[Path]:
+    """``count`` random RGB images of ``size`` (width, height) in ``folder``, PNGs unless ``ext`` says otherwise."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     paths = []
     for i in range(count):
-        path = folder / f"{prefix}{i:03d}.png"
+        path = folder / f"{prefix}{i:03d}{ext}"
         Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(path)
         paths.append(path)
     return paths
