@@ -96,11 +96,14 @@ def candidates(source: Source) -> list[str]:
 
 
 def normalise(img: Image.Image, size: int) -> Image.Image:
-    """Centre square crop, resized to size x size: every image ends up the same shape and resolution."""
+    """Centre square crop, resized to size x size: every image ends up the same shape and resolution.
+    PIL carries a source's metadata (an ICC profile, EXIF) along; it is dropped, so the copy has none."""
     w, h = img.size
     side = min(w, h)
     left, top = (w - side) // 2, (h - side) // 2
-    return img.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.LANCZOS)
+    out = img.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.LANCZOS)
+    out.info = {}
+    return out
 
 
 def pick(paths: list[str], count: int, rng: random.Random, label: str, flag: str, size: int,
@@ -168,7 +171,6 @@ def build_survey(real: Source, fake: Source, n: int, out: str | Path, seed: int 
     reals = pick(real_paths, n // 2, rng, "real", "--real", size, avoid, n)
 
     survey_id = secrets.token_hex(8)
-    ext = fmt
     ids: dict[str, Chosen] = {}
     for chosen in fakes + reals:
         image_id = secrets.token_hex(8)
@@ -176,20 +178,20 @@ def build_survey(real: Source, fake: Source, n: int, out: str | Path, seed: int 
             image_id = secrets.token_hex(8)
         ids[image_id] = chosen
     survey = {"version": SURVEY_VERSION, "survey_id": survey_id, "title": title, "n": n, "n_real": n // 2,
-              "n_fake": n // 2, "images": sorted(ids), "format": ext, "size": size, "exposure_ms": exposure_ms,
+              "n_fake": n // 2, "images": sorted(ids), "format": fmt, "size": size, "exposure_ms": exposure_ms,
               "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     key = {"version": SURVEY_VERSION, "survey_id": survey_id, "seed": seed,
            "images": {i: {"label": c.label, "source": c.path, "sha256": files.file_sha256(c.path)}
                       for i, c in sorted(ids.items())}}
-    page = render_page({"survey_id": survey_id, "title": title, "n": n, "format": ext, "exposure_ms": exposure_ms})
+    page = render_page({"survey_id": survey_id, "title": title, "n": n, "format": fmt, "exposure_ms": exposure_ms})
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.building-{secrets.token_hex(4)}"
     try:
         (tmp / "images").mkdir(parents=True)
         for image_id, chosen in ids.items():
-            options = {"quality": JPEG_QUALITY} if ext == "jpg" else {}
-            chosen.image.save(tmp / "images" / f"{image_id}.{ext}", FORMATS[ext], **options)
+            options = {"quality": JPEG_QUALITY} if fmt == "jpg" else {}
+            chosen.image.save(tmp / "images" / f"{image_id}.{fmt}", FORMATS[fmt], **options)
         (tmp / "survey.json").write_text(json.dumps(survey, indent=2) + "\n", encoding="utf-8")
         (tmp / "key.json").write_text(json.dumps(key, indent=2) + "\n", encoding="utf-8")
         (tmp / "index.html").write_text(page, encoding="utf-8")
