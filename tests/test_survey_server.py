@@ -358,7 +358,10 @@ def test_one_server_per_survey_and_clear_start_errors(survey: Path):
         taken = run_survey_cli(["serve", str(make_survey(survey.parent, name="other")), "--port", str(first.port)])
         assert taken.returncode == 2 and f"--port {first.port} is in use" in taken.stderr
         first.stop()
+    broken = make_survey(survey.parent, name="broken")
+    next((broken / "images").iterdir()).unlink()
     for argv, message in [(["serve", str(survey.parent / "nowhere")], "is not a folder"),
+                          (["serve", str(broken)], "rebuild the survey"),
                           (["serve", str(survey / "images")], "is not a survey folder"),
                           (["serve", str(survey), "--port", "70000"], "--port"),
                           (["serve", str(survey), "--host", "203.0.113.9", "--port", "0"], "cannot listen there")]:
