@@ -26,6 +26,7 @@ import json
 import math
 import statistics
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,7 @@ class Counts:
 
 def counts_of(r: Respondent, labels: dict[str, str]) -> Counts:
     c = Counts()
-    for image, answer in zip(r.order, r.answers):
+    for image, answer in r.judged():
         c.add(labels[image], answer)
     return c
 
@@ -136,23 +137,21 @@ def score_survey(folder: str | Path, include_partial: bool = False, bootstrap: i
         raise UserError(f"no answers to score in {log}{hint}")
 
     per_respondent = [counts_of(r, labels) for r in counted]
-    total = Counts()
-    for c in per_respondent:
-        for name in vars(total):
-            setattr(total, name, getattr(total, name) + getattr(c, name))
-    column = {name: np.array([getattr(c, name) for c in per_respondent], dtype=np.float64) for name in vars(total)}
+    column = {name: np.array([getattr(c, name) for c in per_respondent], dtype=np.float64) for name in vars(Counts())}
+    total = Counts(**{name: int(values.sum()) for name, values in column.items()})
     correct = column["answers"] - column["wrong"]
 
     n = len(survey["images"])
-    scores = [len(r.answers) - counts_of(r, labels).wrong for r in finished]
+    scores = [r.correct(labels) for r in finished]
     times = [ms for r in counted for ms in r.ms if ms is not None]
-    per_image = []
-    for image in survey["images"]:
-        shown = sum(image in r.order[: len(r.answers)] for r in counted)
-        judged_real = sum(a == "real" for r in counted for i, a in zip(r.order, r.answers) if i == image)
-        per_image.append({"image": image, "label": labels[image], "shown": shown, "judged_real": judged_real,
-                          "judged_real_rate": judged_real / shown if shown else math.nan,
-                          "source": key["images"][image].get("source", "")})
+    shown, judged_real = Counter(), Counter()
+    for r in counted:
+        for image, answer in r.judged():
+            shown[image] += 1
+            judged_real[image] += answer == "real"
+    per_image = [{"image": image, "label": labels[image], "shown": shown[image], "judged_real": judged_real[image],
+                  "judged_real_rate": judged_real[image] / shown[image] if shown[image] else math.nan,
+                  "source": key["images"][image].get("source", "")} for image in survey["images"]]
     per_image.sort(key=lambda row: (row["label"] != "fake", -_or(row["judged_real_rate"], -1.0), row["image"]))
 
     return {

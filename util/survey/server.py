@@ -91,11 +91,8 @@ class SurveyState:
     def view(self, r: Respondent) -> dict[str, Any]:
         out = {"respondent": r.id, "order": r.order, "answered": len(r.answers), "total": len(r.order), "done": r.done}
         if r.done:
-            out["score"] = self.score(r)
+            out["score"] = r.correct(self.labels)
         return out
-
-    def score(self, r: Respondent) -> int:
-        return sum(answer == self.labels[image] for image, answer in zip(r.order, r.answers))
 
     def respondent(self, rid: str) -> Respondent:
         r = self.respondents.get(rid) if isinstance(rid, str) else None
@@ -144,7 +141,7 @@ class SurveyState:
             r.ms.append(ms)
             if r.done:
                 done = sum(x.done for x in self.respondents.values())
-                print(f"survey: respondent {rid[:8]} finished with {self.score(r)}/{len(r.order)} "
+                print(f"survey: respondent {rid[:8]} finished with {r.correct(self.labels)}/{len(r.order)} "
                       f"({done} finished so far)", flush=True)
             return self.view(r)
 

@@ -25,7 +25,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from util.errors import UserError
 
@@ -50,6 +50,14 @@ class Respondent:
     def current(self) -> str | None:
         """The image this respondent must answer next (None when done)."""
         return None if self.done else self.order[len(self.answers)]
+
+    def judged(self) -> Iterator[tuple[str, str]]:
+        """(image, answer) for every image answered so far, in the order they were shown."""
+        return zip(self.order, self.answers)
+
+    def correct(self, labels: dict[str, str]) -> int:
+        """How many answers match the key: the score the respondent is shown."""
+        return sum(answer == labels[image] for image, answer in self.judged())
 
 
 class AnswerLog:
