@@ -2,12 +2,17 @@
 from __future__ import annotations
 
 import os
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Iterator
 
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, default_collate
 
 from data.datasets import DATASETS, SingleDataset, UnalignedDataset  # noqa: F401
+from data.image_folder import header_size
+from data.transforms import SIZE_DEPENDENT_MODES, output_size
 from util.errors import UserError
 from util.resilience import ignore_stop_signals
 
@@ -75,6 +80,9 @@ def train_loader(opt, rank: int = 0, world_size: int = 1, min_side: int = 1) -> 
                                min_side=min_side)
     sampler = UnalignedSampler(len(dataset.A_paths), len(dataset.B_paths), opt.serial_batches, opt.seed,
                                num_replicas=world_size, rank=rank)
+    if opt.batch_size > 1 and opt.preprocess in SIZE_DEPENDENT_MODES:
+        for domain, paths in (("A", dataset.A_paths), ("B", dataset.B_paths)):
+            check_one_size(paths, f"{opt.dataroot}/{opt.phase}{domain}", opt, min_side)
     workers = loader_workers(opt.num_threads)
     loader = DataLoader(dataset, batch_size=opt.batch_size, sampler=sampler, num_workers=workers,
                         pin_memory=torch.cuda.is_available(), persistent_workers=workers > 0,
@@ -86,9 +94,44 @@ def train_loader(opt, rank: int = 0, world_size: int = 1, min_side: int = 1) -> 
     return loader, sampler
 
 
+SCAN_THREADS = 8  # header reads wait on the disk more than on the interpreter (a network file system)
+
+
+def preprocessed_sizes(paths: list[str], preprocess: str, load_size: int, crop_size: int,
+                       min_side: int = 1) -> dict[tuple[int, int], list[str]]:
+    """The files of ``paths`` grouped by the (width, height) ``--preprocess`` gives them, read from
+    the headers only. Files PIL cannot open, and images too small for the networks, are left out:
+    training replaces those with other images of the folder."""
+    with ThreadPoolExecutor(SCAN_THREADS) as pool:
+        sizes = list(pool.map(header_size, paths, chunksize=64))
+    groups: dict[tuple[int, int], list[str]] = defaultdict(list)
+    for path, size in zip(paths, sizes):
+        if size is not None:
+            out = output_size(preprocess, load_size, crop_size, size)
+            if min(out) >= min_side:
+                groups[out].append(path)
+    return dict(groups)
+
+
+def check_one_size(paths: list[str], folder: str, opt, min_side: int = 1) -> None:
+    """Refuse, before training starts, a folder whose images ``--preprocess`` leaves in several
+    sizes when batches hold more than one image: otherwise the run would stop at the first batch
+    that happens to mix them, which may be hours in, or never for a lucky seed."""
+    groups = preprocessed_sizes(paths, opt.preprocess, opt.load_size, opt.crop_size, min_side)
+    if len(groups) > 1:
+        common = sorted(groups.items(), key=lambda item: -len(item[1]))
+        examples = ", ".join(f"{w}x{h} ({len(files)} files, e.g. {Path(files[0]).name})"
+                             for (w, h), files in common[:3])
+        more = f" and {len(groups) - 3} more sizes" if len(groups) > 3 else ""
+        raise UserError(f"{folder} holds images of {len(groups)} sizes after --preprocess {opt.preprocess}: "
+                        f"{examples}{more}; --batch_size {opt.batch_size} needs one size: use a cropping "
+                        "--preprocess (e.g. resize_and_crop), resize the images, or --batch_size 1")
+
+
 def collate_pairs(batch: list[dict]) -> dict:
     """The training batch; images of different sizes (``--preprocess none`` or ``scale_width`` on
-    mixed shapes) cannot be stacked, which is one clear error instead of a stack trace."""
+    mixed shapes) cannot be stacked, which is one clear error instead of a stack trace. (train.py
+    checks the folders' sizes before it starts; this guards the loader's other users.)"""
     for key in ("A", "B"):
         shapes = {tuple(b[key].shape[-2:]) for b in batch}
         if len(shapes) > 1:

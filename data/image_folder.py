@@ -4,6 +4,7 @@
 returns the paths in a stable (sorted) order, so a run sees the same data order on every machine.
 ``load_image`` turns whatever PIL opens (RGBA, palette, CMYK, 16-bit, EXIF-rotated JPEGs) into a
 plain RGB or L image, and turns an unreadable file into a one-line :class:`ImageReadError`.
+``header_size`` tells the size ``load_image`` would give from the file's header, without decoding.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from util.errors import UserError
 
@@ -85,3 +86,28 @@ def _plain_mode(img: Image.Image, grayscale: bool) -> Image.Image:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(background, rgba)
     return img.convert("L") if grayscale else img.convert("RGB")
+
+
+# EXIF orientations that turn the picture a quarter (ImageOps.exif_transpose swaps width and height)
+_QUARTER_TURNS = {5, 6, 7, 8}
+
+
+def header_size(path: str | Path) -> tuple[int, int] | None:
+    """(width, height) of ``path`` upright, as :func:`load_image` returns it, read from the header
+    alone; None when PIL cannot open the file (``load_image`` will report it).
+
+    The EXIF orientation is taken from what PIL parses on opening (JPEG's APP1, TIFF tags, WebP's
+    EXIF chunk, PNG chunks before the pixel data). Pillow's own ``PngImageFile.getexif`` decodes the
+    whole image to find an eXIf chunk placed after the pixel data; the base method does not, so such
+    a rare PNG (rotated a quarter turn) would be measured unrotated.
+    """
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            if img.format == "TIFF" and (width, height) != (img.tag_v2.get(256), img.tag_v2.get(257)):
+                return width, height  # Pillow's TIFF reader reports (and later loads) it turned already
+            exif = Image.Image.getexif(img) if img.format == "PNG" else img.getexif()
+            orientation = exif.get(ExifTags.Base.Orientation)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+    return (height, width) if orientation in _QUARTER_TURNS else (width, height)

@@ -19,21 +19,42 @@ import torch
 from PIL import Image
 
 PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
+SIZE_DEPENDENT_MODES = ("none", "scale_width")  # the output's size follows the input's
 BICUBIC = Image.Resampling.BICUBIC
 
 
-def scale_width(img: Image.Image, target_width: int, crop_size: int) -> Image.Image:
-    w, h = img.size
+def scaled_width_size(size: tuple[int, int], target_width: int, crop_size: int) -> tuple[int, int]:
+    w, h = size
     if w == target_width and h >= crop_size:
-        return img
-    new_h = int(max(target_width * h / w, crop_size))
-    return img.resize((target_width, new_h), BICUBIC)
+        return size
+    return target_width, int(max(target_width * h / w, crop_size))
+
+
+def scale_width(img: Image.Image, target_width: int, crop_size: int) -> Image.Image:
+    new_size = scaled_width_size(img.size, target_width, crop_size)
+    return img if new_size == img.size else img.resize(new_size, BICUBIC)
+
+
+def rounded_size(size: tuple[int, int], base: int = 4) -> tuple[int, int]:
+    w, h = size
+    return max(base, int(round(w / base) * base)), max(base, int(round(h / base) * base))
 
 
 def round_to_multiple(img: Image.Image, base: int = 4) -> Image.Image:
-    w, h = img.size
-    new_w, new_h = max(base, int(round(w / base) * base)), max(base, int(round(h / base) * base))
-    return img if (new_w, new_h) == (w, h) else img.resize((new_w, new_h), BICUBIC)
+    new_size = rounded_size(img.size, base)
+    return img if new_size == img.size else img.resize(new_size, BICUBIC)
+
+
+def output_size(preprocess: str, load_size: int, crop_size: int, size: tuple[int, int]) -> tuple[int, int]:
+    """(width, height) of what :func:`get_transform`'s function makes of an image of ``size``,
+    computed without any pixels (to check a folder's sizes from the file headers)."""
+    if preprocess not in PREPROCESS_MODES:
+        raise ValueError(f"unknown preprocess {preprocess!r}; choose from {PREPROCESS_MODES}")
+    if "crop" in preprocess:
+        return crop_size, crop_size
+    if preprocess == "scale_width":
+        size = scaled_width_size(size, load_size, crop_size)
+    return rounded_size(size, 4)
 
 
 def ensure_at_least(img: Image.Image, size: int) -> Image.Image:

@@ -25,6 +25,13 @@ same two folders of generated PNGs, with the same weights file; reports seconds,
 speed-up and both FID values. Without ``--inception_weights`` a random-weights file of the same
 layout is made (speed does not depend on the values; the FIDs are then meaningless but must agree).
 
+``--mode sizes``: the header scan train.py makes before it starts when ``--preprocess none`` or
+``scale_width`` meets ``--batch_size`` above 1 (every file's size, read without decoding it): files/s
+over ``--scan_images`` files (70,000 by default, FFHQ's count) of a ``--scan_dir``, or, without one,
+of small PNGs written for it (a header read costs the same for a 1024 px file: only its first bytes
+are parsed); first as the files are found (with ``--cold``: the page cache dropped, where that is
+allowed: root on Linux), then again warm; next to the time to decode the same number of 1024 px PNGs at the measured rate.
+
 ``--mode all`` runs train, test and data. The last line printed is always one JSON object.
 """
 from __future__ import annotations
@@ -292,12 +299,65 @@ def fid_mode(args, device=None) -> dict:
             "fid_speedup": t_ref / t_ours, "fid_pytorch_fid": ref, "cpu": platform.processor() or platform.machine()}
 
 
+def drop_page_cache() -> bool:
+    """Empty Linux's page cache (root only), so the next reads come from the disk; False if refused."""
+    try:
+        os.sync()
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+        return True
+    except OSError:
+        return False
+
+
+def sizes_mode(args, device=None) -> dict:
+    import shutil
+
+    from data import SCAN_THREADS, preprocessed_sizes
+    from data.image_folder import find_images, load_image
+
+    work = Path(tempfile.mkdtemp(prefix="sizes_bench_"))
+    try:
+        if args.scan_dir:
+            folder = Path(args.scan_dir)
+        else:
+            folder = work / "scan"
+            write_photo_like_pngs(work / "seed", 8, 64, 3)
+            seeds = [p.read_bytes() for p in sorted((work / "seed").iterdir())]
+            folder.mkdir()
+            for i in range(args.scan_images):
+                (folder / f"{i:05d}.png").write_bytes(seeds[i % len(seeds)])
+        cold = args.cold and drop_page_cache()
+        t0 = time.perf_counter()
+        paths = find_images(folder, args.scan_images)
+        list_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        groups = preprocessed_sizes(paths, "none", 286, 256)
+        scan_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        preprocessed_sizes(paths, "none", 286, 256)
+        warm_s = time.perf_counter() - t0
+        write_photo_like_pngs(work / "big", 8, 1024, 4)
+        big = sorted((work / "big").iterdir())
+        t0 = time.perf_counter()
+        for path in big:
+            load_image(path)
+        decode_s = (time.perf_counter() - t0) / len(big)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {"scan_files": len(paths), "scan_sizes": len(groups), "scan_threads": SCAN_THREADS,
+            "scan_first_cache": "cold (page cache dropped)" if cold else "as found (no --cold, or not allowed)",
+            "scan_list_s": list_s, "scan_s": scan_s, "scan_files_per_s": len(paths) / scan_s,
+            "scan_warm_s": warm_s, "scan_warm_files_per_s": len(paths) / warm_s,
+            "decode_1024px_s_per_file": decode_s, "decode_same_count_s": decode_s * len(paths),
+            "scan_source": str(args.scan_dir) if args.scan_dir else "generated 64 px PNGs"}
+
+
 MODES = {"train": train_mode, "test": test_mode, "data": data_mode}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--mode", choices=["train", "test", "data", "all", "fid"], default="all")
+    p.add_argument("--mode", choices=["train", "test", "data", "all", "fid", "sizes"], default="all")
     p.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when there is one")
     p.add_argument("--crop_size", type=int, default=128)
     p.add_argument("--load_size", type=int, default=None, help="data mode: resize to this first (default crop + 30)")
@@ -320,6 +380,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=256, help="fid mode: image side in pixels")
     p.add_argument("--dims", type=int, default=2048)
     p.add_argument("--inception_weights", default=None)
+    p.add_argument("--scan_images", type=int, default=70_000, help="sizes mode: files to scan")
+    p.add_argument("--scan_dir", default=None, help="sizes mode: scan this folder's images instead")
+    p.add_argument("--cold", action="store_true", help="sizes mode: drop the page cache first (root, Linux)")
     p.add_argument("--json", action="store_true", help="(the JSON line is always printed last)")
     args = p.parse_args(argv)
     if args.load_size is None:
@@ -330,8 +393,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda: no CUDA device here; use --device cpu")
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if args.mode == "fid":
-        print(json.dumps(fid_mode(args)))
+    if args.mode in ("fid", "sizes"):
+        result = (fid_mode if args.mode == "fid" else sizes_mode)(args)
+        print(json.dumps({"mode": args.mode, "cpu": cpu_description(), **result}))
         return 0
     from models import acceleration
 

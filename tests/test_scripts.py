@@ -8,6 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import write_images
 from scripts.results_grid import main as grid_main
 from util.errors import run_cli
 
@@ -51,6 +52,18 @@ def test_benchmark_reports_every_mode_next_to_its_baseline(capsys):
     assert result["test_speedup"] == pytest.approx(result["test_img_per_s"] / result["test_img_per_s_fp32"])
     assert result["settings"]["amp"] == "bf16" and result["settings"]["stack_passes"] is True
     assert result["peak_mem_mb"] > 10 and result["data_img_per_s_286px"] > 0
+
+
+def test_benchmark_sizes_mode_scans_a_folder_and_counts_its_sizes(tmp_path, capsys):
+    from scripts.benchmark import main as bench_main
+
+    write_images(tmp_path / "scan", 5, size=(36, 40), seed=1)
+    write_images(tmp_path / "scan", 4, size=(60, 40), seed=2, prefix="wide")
+    assert bench_main(["--mode", "sizes", "--scan_dir", str(tmp_path / "scan"), "--scan_images", "7"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["scan_files"] == 7 and result["scan_sizes"] == 2  # the first 7 in sorted order: 5 plain, 2 wide
+    assert result["scan_files_per_s"] == pytest.approx(7 / result["scan_s"])
+    assert result["decode_same_count_s"] == pytest.approx(7 * result["decode_1024px_s_per_file"])
 
 
 def test_benchmark_refuses_cuda_without_a_gpu(capsys):
