@@ -32,6 +32,14 @@ of small PNGs written for it (a header read costs the same for a 1024 px file: o
 are parsed); first as the files are found (with ``--cold``: the page cache dropped, where that is
 allowed: root on Linux), then again warm; next to the time to decode the same number of 1024 px PNGs at the measured rate.
 
+``--mode photos``: scripts/mask_photos.py's pipeline on ``--photos`` 1024 px photos holding 1 to 4
+faces (copies of scikit-image's astronaut, scaled, turned and mirrored), with a random-weights
+``--netG`` generator at ``--crop_size`` (speed does not depend on the weights): each stage alone in
+this process (decode, detect, landmarks, align, translate, paste, identity, write) and the whole
+pipeline with ``--num_threads`` worker processes, in photos/s and faces/s, and the whole's rate over
+the slowest stage's. Also the CNN detector's time per photo, and how many faces each detector finds
+once masks are drawn on them.
+
 ``--mode all`` runs train, test and data. The last line printed is always one JSON object.
 """
 from __future__ import annotations
@@ -352,12 +360,134 @@ def sizes_mode(args, device=None) -> dict:
             "scan_source": str(args.scan_dir) if args.scan_dir else "generated 64 px PNGs"}
 
 
+def benchmark_photos(folder: Path, count: int, seed: int = 0) -> list[int]:
+    """``count`` 1024 px PNGs with 1, 2, 3, 4, 1, ... faces each; returns the face counts."""
+    import random
+
+    from PIL import Image
+
+    from util.faces.sample_photos import compose, placement
+
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    counts = []
+    cells = [(256, 280), (768, 280), (256, 760), (768, 760)]
+    for k in range(count):
+        n = 1 + k % 4
+        places = [placement(rng.uniform(1.2, 1.6), rng.uniform(-8, 8), rng.random() < 0.5, cells[c])
+                  for c in rng.sample(range(4), n)]
+        Image.fromarray(compose((1024, 1024), places, seed=k)).save(folder / f"{k:03d}.png")
+        counts.append(n)
+    return counts
+
+
+def photos_mode(args, device) -> dict:
+    import shutil
+
+    import numpy as np
+    import torch
+
+    from models import acceleration
+    from models.networks import define_G
+    from util.faces import identity
+    from util.faces import photos as pipeline
+    from util.faces.align import align, ffhq_quad, paste
+    from util.faces.detect import FaceFinder
+    from util.faces.sample_photos import draw_masks
+    from util.image_io import tensors_to_images
+
+    work = Path(tempfile.mkdtemp(prefix="photos_bench_"))
+    try:
+        counts = benchmark_photos(work / "in", args.photos)
+        paths = sorted((work / "in").iterdir())
+        net = acceleration.prepare(define_G(args.netG, 3, 3, ngf=64, norm="instance"), device, args.channels_last)
+        net.eval()
+        layout = acceleration.memory_format(args.channels_last)
+
+        def translate(crops):
+            batch = torch.from_numpy(crops).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+            with torch.inference_mode(), acceleration.autocast(device, args.amp):
+                out = net(batch.to(device, memory_format=layout))
+            return tensors_to_images(out.float())
+
+        finder = FaceFinder("hog", args.upsample)
+        alone = dict.fromkeys(pipeline.STAGES, 0.0)
+
+        def lap(stage, since):
+            now = time.perf_counter()
+            alone[stage] += now - since
+            return now
+
+        found = 0
+        for path in paths:  # each stage alone, one photo at a time, in this process
+            t = time.perf_counter()
+            rgb, alpha, meta = pipeline.read_photo(path)
+            t = lap("decode", t)
+            boxes = finder.detect(rgb)
+            t = lap("detect", t)
+            landmarks = [finder.landmarks(rgb, box) for box, _ in boxes]
+            quads = [ffhq_quad(lm) for lm in landmarks]
+            t = lap("landmarks", t)
+            crops = [align(rgb, q, args.crop_size) for q in quads]
+            t = lap("align", t)
+            fakes = translate(np.stack(crops)) if crops else []
+            t = lap("translate", t)
+            result = rgb
+            for fake, q in zip(fakes, quads):
+                result = paste(result, fake, q)
+            t = lap("paste", t)
+            for lm, (box, _) in zip(landmarks, boxes):
+                identity.distance(identity.descriptor(rgb, lm, box), identity.descriptor(result, lm, box))
+            t = lap("identity", t)
+            (work / "alone.png").write_bytes(pipeline.encode_photo(result, alpha, meta))
+            lap("write", t)
+            found += len(boxes)
+
+        out = work / "out"
+        items = pipeline.find_inputs([str(work / "in")])
+        settings = pipeline.Settings(detector="hog", upsample=args.upsample, crop_size=args.crop_size)
+        journal = pipeline.Journal(out, None, [])
+        translate(np.zeros((1, args.crop_size, args.crop_size, 3), np.uint8))  # first-call set-up not timed
+        t0 = time.perf_counter()
+        stats = pipeline.run(items, out, settings, translate, args.test_batch_size, args.num_threads, None, {},
+                             journal, list(range(len(items))), say=lambda text: None)
+        whole = time.perf_counter() - t0
+
+        n_cnn = min(len(paths), args.cnn_photos)
+        cnn = FaceFinder("cnn", args.upsample)
+        masked_found = {"hog": 0, "cnn": 0}
+        t0 = time.perf_counter()
+        for path in paths[:n_cnn]:
+            cnn.detect(pipeline.read_photo(path)[0])
+        cnn_s = (time.perf_counter() - t0) / max(1, n_cnn)
+        for path in paths[:n_cnn]:
+            rgb = pipeline.read_photo(path)[0]
+            masked = draw_masks(rgb, finder.find(rgb))
+            masked_found["hog"] += len(finder.detect(masked))
+            masked_found["cnn"] += len(cnn.detect(masked))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    n, faces = len(paths), sum(counts)
+    slowest = max(alone, key=alone.get)
+    return {"photos": n, "faces_placed": faces, "faces_found_hog": found, "faces_found_pipeline": stats.faces,
+            "photo_size": 1024, "crop_size": args.crop_size, "netG": args.netG, "amp": args.amp,
+            "workers": args.num_threads, "upsample": args.upsample,
+            "stage_photos_per_s": {k: n / v for k, v in alone.items() if v > 0},
+            "stage_s_per_photo": {k: v / n for k, v in alone.items()},
+            "slowest_stage": slowest, "sum_of_stages_s_per_photo": sum(alone.values()) / n,
+            "whole_photos_per_s": n / whole, "whole_faces_per_s": stats.faces / whole,
+            "whole_over_slowest": (n / whole) / (n / alone[slowest]),
+            "cnn_detect_s_per_photo": cnn_s, "hog_detect_s_per_photo": alone["detect"] / n,
+            "masked_photos": n_cnn, "masked_faces": sum(counts[:n_cnn]),
+            "masked_found_hog": masked_found["hog"], "masked_found_cnn": masked_found["cnn"]}
+
+
 MODES = {"train": train_mode, "test": test_mode, "data": data_mode}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--mode", choices=["train", "test", "data", "all", "fid", "sizes"], default="all")
+    p.add_argument("--mode", choices=["train", "test", "data", "all", "fid", "sizes", "photos"], default="all")
     p.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when there is one")
     p.add_argument("--crop_size", type=int, default=128)
     p.add_argument("--load_size", type=int, default=None, help="data mode: resize to this first (default crop + 30)")
@@ -382,6 +512,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--inception_weights", default=None)
     p.add_argument("--scan_images", type=int, default=70_000, help="sizes mode: files to scan")
     p.add_argument("--scan_dir", default=None, help="sizes mode: scan this folder's images instead")
+    p.add_argument("--photos", type=int, default=12, help="photos mode: 1024 px photos (1 to 4 faces each)")
+    p.add_argument("--upsample", type=int, default=1, help="photos mode: the detectors' upsampling")
+    p.add_argument("--cnn_photos", type=int, default=2, help="photos mode: photos the CNN detector is timed on")
     p.add_argument("--cold", action="store_true", help="sizes mode: drop the page cache first (root, Linux)")
     p.add_argument("--json", action="store_true", help="(the JSON line is always printed last)")
     args = p.parse_args(argv)
@@ -400,6 +533,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from models import acceleration
 
     acceleration.configure_backends(device, cudnn_benchmark=True)
+    if args.mode == "photos":
+        result = photos_mode(args, device)
+        print(json.dumps({"mode": "photos", "device": device.type, "device_name": device_name(device),
+                          "cpu": cpu_description(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+                          **result}))
+        return 0
     settings = {k: getattr(args, k) for k in ("crop_size", "batch_size", "iters", "warmup", "netG", "amp",
                                                "channels_last", "compile", "stack_passes", "adam_impl",
                                                "test_batch_size", "load_size", "num_threads")}

@@ -9,6 +9,13 @@
   fake_B against its real masked face and of each fake_A against its real unmasked face, and, where
   ``<dataroot>/testmask`` exists, inside and outside the mask region. The same numbers for the
   untranslated input are given as a baseline: outside the mask the input is the ideal.
+- Identity, on the same paired test set (``--identity``, the default where dlib is installed and
+  some NAME is in both testA and testB; ``--no_identity`` skips it): dlib's face-descriptor distance
+  of each fake_B to its true masked face testB/NAME and to its input real_A (AB), and of each fake_A
+  to testA/NAME and to its input real_B (BA); mean, median, and the share of pairs under dlib's
+  same-person threshold 0.6. Faces dlib cannot find are counted per role (fake, true, input), and a
+  pair missing any face is left out of the means. ``--identity_detector hog|cnn|hog+cnn`` (default:
+  HOG, then the CNN where HOG finds nothing); util/metrics/identity.py says what each costs.
 
 Writes ``metrics.json`` and ``metrics.md`` into the results folder and prints the table.
 """
@@ -31,6 +38,7 @@ from data.transforms import get_transform  # noqa: E402
 from options.base_options import OneLineParser, positive_int  # noqa: E402
 from scripts.fid import FeatureSource, add_inception_flags  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
+from util.metrics import identity  # noqa: E402
 from util.metrics.fid import default_cache_dir, fid_from_statistics, small_set_warning  # noqa: E402
 from util.metrics.kid import kernel_inception_distance  # noqa: E402
 from util.metrics.paired import psnr, ssim  # noqa: E402
@@ -102,8 +110,31 @@ def paired_metrics(fakes: dict[str, Path], inputs: dict[str, Path], refs: dict[s
     return out
 
 
+def identity_metrics(fakes: dict[str, Path], inputs: dict[str, Path], real_folder: Path, names: set[str],
+                     test_opt: dict | None, describe: identity.Describer) -> dict:
+    """Descriptor distances of each fake named in ``names`` to its true counterpart in ``real_folder``
+    (brought to the fake's geometry) and to its input (see util/metrics/identity.py)."""
+    real_files = by_stem(real_folder)
+    rows = []
+    for name, fake_path in fakes.items():
+        if name not in names:
+            continue
+        fake = np.asarray(load_image(fake_path))
+        size = (fake.shape[1], fake.shape[0])
+        true = (reference_image(real_files[name], size, test_opt) * 255).round().astype(np.uint8)
+        row = {"name": name, "fake": describe(fake), "true": describe(true)}
+        if name in inputs:
+            row["input"] = describe(np.asarray(load_image(inputs[name]).resize(size, Image.Resampling.BICUBIC)))
+        rows.append(row)
+    return identity.summarize(rows, describe.detector)
+
+
 def fmt(value, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def percent(share: float | None) -> str:
+    return "n/a" if share is None else f"{share * 100:.0f}%"
 
 
 def markdown(metrics: dict) -> str:
@@ -121,6 +152,18 @@ def markdown(metrics: dict) -> str:
                 if who in p:
                     vals = [fmt(p[who].get(c), 3 if c.startswith("ssim") else 2) for c in cols]
                     lines.append(f"| {d} | {who} | {p['pairs']} | " + " | ".join(vals) + " |")
+    faces = [(d, m["identity"]) for d, m in metrics["directions"].items() if m.get("identity")]
+    if faces:
+        threshold = faces[0][1]["threshold"]
+        lines += ["", "| direction | pairs | not found: pairs (fake / true / input) | "
+                  + " | ".join(f"{c} mean | {c} median | {c} < {threshold:g}"
+                               for c in ("fake vs true", "fake vs input")) + " |", "|---" * 9 + "|"]
+        for d, f in faces:
+            n = f["not_found"]
+            cells = [f"{fmt(f[c]['mean'], 3)} | {fmt(f[c]['median'], 3)} | {percent(f[c]['share_under_threshold'])}"
+                     for c in identity.COMPARISONS]
+            lines.append(f"| {d} | {f['pairs']} | {n['pairs']} ({n['fake']} / {n['true']} / {n['input']}) | "
+                         + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -135,6 +178,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="for the KID subsets")
     p.add_argument("--cache_dir", default=str(default_cache_dir()), help="real-image statistics cache")
     p.add_argument("--no_cache", action="store_true", help="neither read nor write the cache")
+    on_off = p.add_mutually_exclusive_group()
+    on_off.add_argument("--identity", action="store_true", default=None,
+                        help="dlib face-descriptor distances on a paired test set; None: on where dlib is "
+                             "installed and the test set is paired")
+    on_off.add_argument("--no_identity", dest="identity", action="store_false", default=argparse.SUPPRESS,
+                        help="skip the identity distances")
+    p.add_argument("--identity_detector", choices=identity.DETECTORS, default="hog+cnn",
+                   help="hog: fast, misses most masked faces; cnn: about 0.15 s an image; hog+cnn: the CNN only "
+                        "where HOG finds nothing")
     args = p.parse_args(argv)
 
     results, root = Path(args.results_dir), Path(args.dataroot)
@@ -154,11 +206,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         if fakes and not real.is_dir():
             raise UserError(f"{real} does not exist: check --dataroot and --phase (FID_{d} needs the real images)")
 
+    paired_names = set(by_stem(root / f"{phase}A")) & set(by_stem(root / f"{phase}B"))
+    describe, skipped = None, None
+    if args.identity is not False:
+        if not any(paired_names.intersection(fakes) for fakes in found.values()):
+            if args.identity:
+                raise UserError(f"--identity needs a paired test set: no fake's NAME is in both {phase}A and "
+                                f"{phase}B of {root}")
+        elif (skipped := identity.unavailable(args.identity_detector)) is None:
+            describe = identity.Describer(args.identity_detector)
+        elif args.identity:
+            raise UserError(f"--identity: {skipped}")
+
     source = FeatureSource(args, None if args.no_cache else args.cache_dir)
     masks = by_stem(root / f"{phase}mask")
     metrics: dict = {"results_dir": str(results), "dataroot": str(root), "dims": args.dims,
                      "inception_weights": str(source.weights), "weights_sha256": source.weights_sha256,
                      "directions": {}, "warnings": []}
+    if skipped:
+        metrics["warnings"].append(f"identity distances skipped: {skipped} (--no_identity silences this)")
     for d, fakes in found.items():
         if not fakes:
             continue
@@ -179,6 +245,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "paired": paired_metrics(fakes, labelled(images_dir, input_label), labelled(images_dir, ref_label),
                                      real_folder, masks, test_opt),
         }
+        if describe:
+            print(f"identity {d}: dlib face descriptors ({args.identity_detector}) of the paired {fake_label} images")
+            metrics["directions"][d]["identity"] = identity_metrics(
+                fakes, labelled(images_dir, input_label), real_folder, paired_names, test_opt, describe)
     table = markdown(metrics)
     (results / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     (results / "metrics.md").write_text(table)

@@ -41,6 +41,13 @@ SUFFIX = {"on": "_A", "off": "_B"}  # G_AB puts masks on, G_BA takes them off
 PAIR_HEADER = ["name", "source", "frame", "face", "identity_distance", "direction", "run", "epoch"]
 
 
+def finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
 def finite_non_negative(text: str) -> float:
     value = float(text)
     if not (math.isfinite(value) and value >= 0):
@@ -71,7 +78,8 @@ def build_parser() -> OneLineParser:
                    help="hog: fast, upright unmasked faces; cnn: also masked and turned faces, far slower")
     g.add_argument("--upsample", type=non_negative_int, default=1,
                    help="times the photo is doubled for the detector (1 finds faces down to about 40 px)")
-    g.add_argument("--min_score", type=float, default=0.5, help="detections scoring lower are not faces")
+    g.add_argument("--min_score", type=finite_float, default=None,
+                   help="detections scoring lower are not faces (default: 0.5 for hog, 0.0 for cnn)")
     g.add_argument("--max_side", type=positive_int, default=2048,
                    help="larger photos are searched at this size (landmarks at full size)")
     g.add_argument("--min_face_size", type=finite_non_negative, default=32.0,

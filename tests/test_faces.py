@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from faces_support import astronaut, compose, mirrored_order, placement
+from util.faces.sample_photos import astronaut, compose, draw_masks, mirrored_order, placement
 from util.faces.align import (align, crop_to_image, feather_alpha, ffhq_quad, image_to_crop, paste, quad_mask,
                               quad_side)
 from util.faces.detect import FaceFinder
@@ -85,9 +85,11 @@ def test_faces_on_a_canvas_are_found_where_they_were_placed(truth):
         assert error < 0.06 * quad_side(expected), (error, quad_side(expected))
 
 
-def test_the_cnn_detector_finds_the_face_too():
-    faces = FaceFinder("cnn", upsample=0).find(astronaut())
-    assert len(faces) == 1 and 150 < faces[0].box[0] < 200
+def test_the_cnn_detector_finds_the_masked_face_that_hog_misses(truth):
+    masked = draw_masks(astronaut(), [truth])
+    assert FaceFinder("hog").find(masked) == []
+    faces = FaceFinder("cnn", upsample=0).find(masked)
+    assert len(faces) == 1 and 150 < faces[0].box[0] < 200 and 50 < faces[0].box[1] < 100
 
 
 def test_an_unknown_detector_is_refused():

@@ -16,7 +16,7 @@ from PIL import Image
 
 import train as train_script
 from conftest import write_images
-from faces_support import astronaut, compose, mirrored_order, placement
+from util.faces.sample_photos import astronaut, compose, mirrored_order, placement
 from scripts import mask_photos
 from util.errors import run_cli
 from util.faces.align import ffhq_quad, quad_mask, quad_side
@@ -299,3 +299,34 @@ def test_bad_input_is_one_line_and_exit_2_and_touches_nothing(make, expect, mask
     assert "Traceback" not in out + err and len(err.strip().splitlines()) == 1, err
     assert err.startswith("mask_photos.py: error: ") and expect in err, err
     assert [snapshot(folder) for folder in watched] == before
+
+
+# ----------------------------------------------------------------------------- the README's figure
+
+
+def test_photo_figure_draws_each_square_in_the_middle_panel(masked, photos, tmp_path):
+    from scripts.photo_figure import COLOURS
+    from scripts.photo_figure import main as figure_main
+
+    out = tmp_path / "figure.png"
+    assert figure_main(["--photo", str(photos / "canvas.png"), "--output", str(masked / "out"), "--out", str(out),
+                        "--height", "260"]) == 0
+    figure = np.asarray(Image.open(out).convert("RGB"))
+    width = round(1100 * 260 / 520)
+    assert figure.shape == (260, 3 * width + 16, 3)
+    green = np.all(np.abs(figure.astype(int) - COLOURS["translated"]) < 40, axis=2)
+    middle, first = green[:, width + 8:2 * width + 8], green[:, :width]
+    assert middle.sum() > 50 * first.sum() + 100
+    for record in by_source(masked / "out")["canvas.png"]:  # each square's top-left corner is drawn
+        x, y = (np.array(record["quad"][0]) * 260 / 520).round().astype(int)
+        window = middle[max(0, y - 3):y + 4, max(0, x - 3):x + 4]
+        assert window.any() or not (0 <= x < width and 0 <= y < 260)
+
+
+def test_photo_figure_without_a_run_is_one_line(photos, tmp_path, capsys):
+    from scripts.photo_figure import main as figure_main
+
+    code = run_cli(figure_main, ["--photo", str(photos / "canvas.png"), "--output", str(tmp_path),
+                                 "--out", str(tmp_path / "f.png")], "photo_figure.py")
+    assert code == 2 and "faces.jsonl" in capsys.readouterr().err
+    assert not (tmp_path / "f.png").exists()

@@ -11,7 +11,7 @@ from PIL import Image
 from scipy import linalg
 
 from util.errors import run_cli
-from util.metrics import inception
+from util.metrics import identity, inception
 from util.metrics.fid import frechet_distance, load_npz, statistics
 from util.metrics.kid import kernel_inception_distance
 from util.metrics.paired import psnr, ssim
@@ -193,11 +193,52 @@ def test_evaluate_writes_fid_kid_and_mask_aware_paired_metrics(tmp_path, random_
     assert ba["paired"]["fake"]["psnr_in_mask"] < fake["psnr_in_mask"]  # fake_A kept the mask
     assert (tmp_path / "res" / "metrics.md").read_text().startswith("| direction | FID |")
     assert "singular" in capsys.readouterr().err  # 6 images < 64 dimensions
+    assert ("identity" in ab) == (identity.unavailable() is None)  # on by default where dlib is installed
+    if "identity" in ab:  # random pictures hold no face, and every one is counted as such
+        for d in (ab, ba):
+            assert d["identity"]["pairs"] == 6 and d["identity"]["evaluated"] == 0
+            assert d["identity"]["not_found"] == {"pairs": 6, "fake": 6, "true": 6, "input": 6}
+            assert d["identity"]["fake_vs_true"]["mean"] is None
     # Real statistics were cached; a second run reuses them.
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 2
-    assert main(argv) == 0
+    assert main(argv + ["--no_identity"]) == 0
     assert "from the cache" in capsys.readouterr().out
-    assert json.loads((tmp_path / "res" / "metrics.json").read_text())["directions"]["AB"]["fid"] == pytest.approx(ab["fid"])
+    again = json.loads((tmp_path / "res" / "metrics.json").read_text())["directions"]["AB"]
+    assert again["fid"] == pytest.approx(ab["fid"]) and "identity" not in again
+
+
+@pytest.mark.slow
+def test_evaluate_reports_identity_of_real_faces(tmp_path, random_weights, capsys):
+    """The paired folder of tests/test_evaluate_identity.py (whose numbers are checked there against
+    dlib called directly) through the command: the identity of each direction in metrics.json next to
+    the existing keys, a row per direction in metrics.md and the printed table, and
+    summarize_sweep.py still reading the file."""
+    pytest.importorskip("dlib")
+    from scripts.evaluate import main
+    from scripts.summarize_sweep import flat_metrics
+    from tests.test_evaluate_identity import faces, write_results
+
+    root, results = write_results(tmp_path, faces())
+    assert main(["--results_dir", str(results), "--dataroot", str(root), "--inception_weights", str(random_weights),
+                 "--no_cache", "--dims", "64", "--num_workers", "0", "--kid_subsets", "2"]) == 0
+    out = capsys.readouterr().out
+    m = json.loads((results / "metrics.json").read_text())
+    for d, not_found in (("AB", {"pairs": 2, "fake": 1, "true": 1, "input": 0}),
+                         ("BA", {"pairs": 1, "fake": 0, "true": 0, "input": 1})):
+        direction = m["directions"][d]
+        assert {"fid", "kid_mean", "kid_std", "n_fake", "n_real", "paired"} <= set(direction)
+        ident = direction["identity"]
+        assert set(ident) == {"detector", "threshold", "pairs", "evaluated", "not_found", "not_found_names",
+                              "fake_vs_true", "fake_vs_input"}
+        assert (ident["detector"], ident["threshold"], ident["pairs"]) == ("hog+cnn", 0.6, 4)
+        assert ident["not_found"] == not_found and ident["evaluated"] == 4 - not_found["pairs"]
+        for key in ("fake_vs_true", "fake_vs_input"):
+            assert set(ident[key]) == {"n", "mean", "median", "share_under_threshold"}
+        row = (f"| {d} | 4 | {not_found['pairs']} ({not_found['fake']} / {not_found['true']} / {not_found['input']})"
+               f" | {ident['fake_vs_true']['mean']:.3f} |")
+        assert row in out and row in (results / "metrics.md").read_text()
+    assert "| direction | pairs | not found: pairs (fake / true / input) | fake vs true mean |" in out
+    assert flat_metrics(m)["FID_AB"] == pytest.approx(m["directions"]["AB"]["fid"])
 
 
 def test_evaluate_without_results_is_one_line(tmp_path, capsys):

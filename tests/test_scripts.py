@@ -66,6 +66,21 @@ def test_benchmark_sizes_mode_scans_a_folder_and_counts_its_sizes(tmp_path, caps
     assert result["decode_same_count_s"] == pytest.approx(7 * result["decode_1024px_s_per_file"])
 
 
+@pytest.mark.slow
+def test_benchmark_photos_mode_times_every_stage_and_the_whole(capsys):
+    pytest.importorskip("dlib")
+    from scripts.benchmark import main as bench_main
+
+    assert bench_main(["--mode", "photos", "--photos", "2", "--cnn_photos", "0", "--crop_size", "32",
+                       "--netG", "resnet_6blocks", "--num_threads", "0", "--device", "cpu"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["faces_placed"] == 3 and result["faces_found_hog"] == 3 and result["faces_found_pipeline"] == 3
+    stages = result["stage_s_per_photo"]
+    assert set(stages) == {"decode", "detect", "landmarks", "align", "translate", "paste", "identity", "write"}
+    assert result["slowest_stage"] == max(stages, key=stages.get)
+    assert result["whole_over_slowest"] == pytest.approx(result["whole_photos_per_s"] * stages[result["slowest_stage"]])
+
+
 def test_benchmark_refuses_cuda_without_a_gpu(capsys):
     from scripts.benchmark import main as bench_main
 

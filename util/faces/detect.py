@@ -3,8 +3,9 @@
 ``hog`` (dlib's frontal face detector, the default) is fast and finds upright, unmasked faces well but
 misses most masked and turned ones; ``cnn`` (dlib's MMOD detector) finds those too, at a far higher
 CPU cost (measured in the README). Both give a score per face; detections under ``min_score`` are
-dropped (on scikit-image's astronaut photo HOG scores the face 1.5 and, upsampled, a false face on
-the suit 0.12). Large photos are searched at ``max_side`` pixels at most and the landmarks are then
+dropped. The scales differ, so each has its own default: HOG 0.5 (on scikit-image's astronaut photo
+it scores the face 1.5 and, upsampled, a false face on the suit 0.12), CNN 0.0 (its confidence for
+the astronaut is 1.07, and 0.48 once a mask is drawn on her). Large photos are searched at ``max_side`` pixels at most and the landmarks are then
 placed on the full-size photo.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from util.faces import dlib_models
 
 DETECTORS = ("hog", "cnn")
+DEFAULT_MIN_SCORE = {"hog": 0.5, "cnn": 0.0}
 
 
 @dataclass
@@ -30,10 +32,12 @@ class Face:
 
 
 class FaceFinder:
-    def __init__(self, detector: str = "hog", upsample: int = 1, min_score: float = 0.5, max_side: int = 2048):
+    def __init__(self, detector: str = "hog", upsample: int = 1, min_score: float | None = None,
+                 max_side: int = 2048):
         if detector not in DETECTORS:
             raise ValueError(f"unknown detector {detector!r}; choose from {DETECTORS}")
-        self.detector, self.upsample, self.min_score, self.max_side = detector, upsample, min_score, max_side
+        self.detector, self.upsample, self.max_side = detector, upsample, max_side
+        self.min_score = DEFAULT_MIN_SCORE[detector] if min_score is None else min_score
 
     def detect(self, image: np.ndarray) -> list[tuple[tuple[float, float, float, float], float]]:
         """(box, score) of every face scoring at least ``min_score`` in an RGB uint8 image."""

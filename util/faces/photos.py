@@ -50,7 +50,7 @@ class Settings:
 
     detector: str = "hog"
     upsample: int = 1
-    min_score: float = 0.5
+    min_score: float | None = None  # the detector's own default
     max_side: int = 2048
     crop_size: int = 256
     min_face_size: float = 32.0

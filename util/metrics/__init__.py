@@ -7,7 +7,9 @@
 - :mod:`util.metrics.fid`: Gaussian statistics, the Frechet distance, pytorch-fid ``.npz`` files and
   the cache of real-image statistics;
 - :mod:`util.metrics.kid`: the kernel inception distance (unbiased, over random subsets);
-- :mod:`util.metrics.paired`: PSNR and SSIM for paired test sets, whole-image or inside a mask.
+- :mod:`util.metrics.paired`: PSNR and SSIM for paired test sets, whole-image or inside a mask;
+- :mod:`util.metrics.identity`: dlib face-descriptor distances of fakes to their true counterparts
+  and inputs, with the faces dlib could not find counted.
 
 To add a metric, add a module with plain functions on arrays or tensors and call it from
 ``scripts/evaluate.py``; nothing here reads options or parses flags.

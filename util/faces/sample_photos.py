@@ -1,18 +1,20 @@
-"""Test photos built from a real face: scikit-image's astronaut (Eileen Collins, 512 x 512), placed
-on canvases with known scales, rotations and mirrorings, so the true landmarks and FFHQ squares of
-every copy are known without a second detector."""
+"""Photos with known faces, built from a real one: scikit-image's astronaut (Eileen Collins, 512 x
+512), placed on canvases with known scales, turns and mirrorings, so the true landmarks and FFHQ
+squares of every copy are known without a second detector. The tests and ``benchmark.py --mode
+photos`` use them; nothing is downloaded (scikit-image ships the photo)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import skimage.data
 
 HEAD = (100, 0, 350, 260)  # x0, y0, x1, y1 of the astronaut's head and shoulders
 
 
 def astronaut() -> np.ndarray:
+    import skimage.data  # a test and benchmark dependency only
+
     return skimage.data.astronaut()
 
 
@@ -64,3 +66,14 @@ def mirrored_order(quad: np.ndarray) -> np.ndarray:
     """A mirrored face's FFHQ square lists the same corners as the mirror image of the original's,
     left and right swapped: TL <-> TR, BL <-> BR."""
     return quad[[3, 2, 1, 0]]
+
+
+def draw_masks(rgb: np.ndarray, faces) -> np.ndarray:
+    """A flat light-blue mask drawn over each face's nose, mouth and chin (from its 68 landmarks: the
+    jaw line from cheek to cheek, closed over the bridge of the nose), as a stand-in masked photo."""
+    out = rgb.copy()
+    for face in faces:
+        lm = face.landmarks - 0.5
+        polygon = np.concatenate([lm[1:16], lm[28:29]]).round().astype(np.int32)
+        cv2.fillPoly(out, [polygon], (170, 200, 230))
+    return out
