@@ -568,7 +568,7 @@ def run(items: list[Item], output: Path, settings: Settings, translate: Callable
             while finish_pool.full():
                 drain_finished(block=True)
             target = None if unit.frame is not None else out_path(items[unit.index])
-            finish_pool.submit(finish_and_write, settings, unit, mine, target)
+            finish_pool.submit(finish_and_write, settings, unit, mine, target, items[unit.index].path)
         batch.clear()
 
     def drain_finished(block: bool) -> None:
@@ -649,14 +649,19 @@ def _release(markers: deque, pool: Pool, take: Callable, drain: Callable, block:
     drain(block=False)
 
 
-def finish_and_write(settings: Settings, unit: Unit, fakes: list[np.ndarray], target: Path | None) -> Unit:
-    """Stage 3 in a worker: paste and measure; a photo is then encoded and written (atomically)."""
+def finish_and_write(settings: Settings, unit: Unit, fakes: list[np.ndarray], target: Path | None,
+                     source: Path) -> Unit:
+    """Stage 3 in a worker: paste and measure; a photo is then encoded and written (atomically), or,
+    where no face was changed, copied byte for byte (a JPEG re-encoded would lose a little)."""
     if unit.error:
         return unit
     unit = finish(settings, unit, fakes)
     if target is not None:
         t = time.perf_counter()
-        data = encode_photo(unit.rgb, unit.alpha, unit.meta)
+        if any(face.status == "translated" for face in unit.faces):
+            data = encode_photo(unit.rgb, unit.alpha, unit.meta)
+        else:
+            data = Path(source).read_bytes()
         write_atomically(target, lambda f: f.write(data))
         _lap(unit, "write", t)
         unit.rgb = None  # not sent back: the main process needs only the records
