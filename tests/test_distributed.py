@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -136,18 +137,28 @@ def test_multinode_script_joins_two_nodes_on_one_machine(dataroot, tmp_path):
     """scripts/train_multinode.sh as two "nodes" of one process each (static rendezvous on localhost)."""
     import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = str(s.getsockname()[1])
     args = ["--dataroot", str(dataroot), "--checkpoints_dir", str(tmp_path), *TINY, "--name", "nodes",
             "--batch_size", "1", "--n_epochs", "1", "--n_epochs_decay", "0"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
-    env.update(NNODES="2", GPUS_PER_NODE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=port, OMP_NUM_THREADS="1",
-               PYTHON=sys.executable)
-    nodes = [subprocess.Popen(["bash", str(ROOT / "scripts" / "train_multinode.sh"), *args],
-                              env=dict(env, NODE_RANK=str(rank)), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True) for rank in (0, 1)]
-    outputs = [node.communicate(timeout=600)[0] for node in nodes]
+    env.update(NNODES="2", GPUS_PER_NODE="1", MASTER_ADDR="127.0.0.1", OMP_NUM_THREADS="1", PYTHON=sys.executable)
+    for _ in range(3):  # the port is free when asked; if another process takes it before node 0 listens, again
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = str(s.getsockname()[1])
+        nodes = [subprocess.Popen(["bash", str(ROOT / "scripts" / "train_multinode.sh"), *args],
+                                  env=dict(env, MASTER_PORT=port, NODE_RANK=str(rank)), stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True, start_new_session=True) for rank in (0, 1)]
+        try:
+            outputs = [nodes[0].communicate(timeout=600)[0]]
+            if nodes[0].returncode != 0 and "EADDRINUSE" in outputs[0]:
+                continue  # node 1 would wait for node 0's store for ever: stopped below
+            outputs.append(nodes[1].communicate(timeout=600)[0])
+            break
+        finally:
+            for node in nodes:
+                if node.poll() is None:
+                    os.killpg(node.pid, signal.SIGKILL)
+                    node.wait()
     assert [node.returncode for node in nodes] == [0, 0], outputs
     assert "node 1 of 2" in outputs[1] and "2 processes" in outputs[0]
     state = torch.load(tmp_path / "nodes" / "latest_train_state.pth", map_location="cpu", weights_only=True)
