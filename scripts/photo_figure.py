@@ -1,9 +1,9 @@
 """One figure of a photo through scripts/mask_photos.py: the photo, its faces' FFHQ squares drawn on
 it (from faces.jsonl), and the result, side by side.
 
-    python scripts/photo_figure.py --photo party.jpg --output masked/ --out docs/photo_masks.png
+    python scripts/photo_figure.py --photo party.jpg beach.png --output masked/ --out docs/photo_masks.png
 
-Squares are drawn green where the face was translated, amber where it was too small and red where
+One row per photo. Squares are drawn green where the face was translated, amber where it was too small and red where
 ``--max_identity_distance`` kept the original; the top edge (the face's forehead side) is thicker.
 """
 from __future__ import annotations
@@ -16,12 +16,13 @@ from typing import Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from PIL import Image, ImageDraw, ImageOps  # noqa: E402
+from PIL import Image, ImageDraw, ImageFont, ImageOps  # noqa: E402
 
 from util.cli import OneLineParser, positive_int  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
 from util.files import write_atomically  # noqa: E402
 
+GAP = 8  # white pixels between panels and rows
 COLOURS = {"translated": (40, 200, 60), "too_small": (240, 170, 0), "kept_original": (230, 40, 40)}
 
 
@@ -45,27 +46,24 @@ def result_of(output: Path, photo: Path, records: list[dict]) -> Path:
     raise UserError(f"--photo {photo} is not among the inputs recorded in {output}")
 
 
-def draw_squares(image: Image.Image, records: list[dict], width: int) -> Image.Image:
+def draw_squares(image: Image.Image, records: list[dict]) -> Image.Image:
     out = image.convert("RGB")
     draw = ImageDraw.Draw(out)
+    width = max(2, round(image.width / 150))
+    font = ImageFont.load_default(size=max(10, round(image.width / 28)))
     for r in records:
         corners = [tuple(p) for p in r["quad"]]
         colour = COLOURS.get(r["status"], (255, 255, 255))
         draw.line(corners + corners[:1], fill=colour, width=width)
         draw.line([corners[0], corners[3]], fill=colour, width=2 * width)  # top-left to top-right
-        draw.text((r["box"][0], r["box"][3] + 2), f"{r['face']} {r['status']} d={r['identity_distance']}",
-                  fill=colour)
+        distance = "" if r["identity_distance"] is None else f" d={r['identity_distance']:.2f}"
+        draw.text((min(p[0] for p in corners), max(p[1] for p in corners) + width), f"{r['status']}{distance}",
+                  fill=colour, font=font, stroke_width=max(1, width // 2), stroke_fill=(0, 0, 0))
     return out
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    p = OneLineParser(prog="photo_figure.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("--photo", required=True, help="an input photo of the mask_photos.py run")
-    p.add_argument("--output", required=True, help="that run's --output")
-    p.add_argument("--out", required=True, help="the figure (PNG)")
-    p.add_argument("--height", type=positive_int, default=360, help="height of each panel")
-    args = p.parse_args(argv)
-    photo, output = Path(args.photo), Path(args.output)
+def row(photo: Path, output: Path, height: int) -> tuple[Image.Image, int]:
+    """The photo, its squares and its result, scaled to ``height``, side by side; and its face count."""
     if not photo.is_file():
         raise UserError(f"--photo {photo} does not exist")
     records = faces_of(output, photo)
@@ -74,22 +72,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         before = ImageOps.exif_transpose(img).convert("RGB")
     with Image.open(result) as img:
         after = img.convert("RGB")
-    panels = [before, draw_squares(before, records, max(1, before.width // 250)), after]
-    scale = args.height / before.height
-    panels = [im.resize((round(im.width * scale), args.height), Image.Resampling.LANCZOS) for im in panels]
-    figure = Image.new("RGB", (sum(im.width for im in panels) + 8 * (len(panels) - 1), args.height), "white")
+    panels = [before, draw_squares(before, records), after]
+    scale = height / before.height
+    panels = [im.resize((round(im.width * scale), height), Image.Resampling.LANCZOS) for im in panels]
+    strip = Image.new("RGB", (sum(im.width for im in panels) + GAP * (len(panels) - 1), height), "white")
     x = 0
     for im in panels:
-        figure.paste(im, (x, 0))
-        x += im.width + 8
+        strip.paste(im, (x, 0))
+        x += im.width + GAP
+    return strip, len(records)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = OneLineParser(prog="photo_figure.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--photo", required=True, nargs="+", help="input photos of the mask_photos.py run (a row each)")
+    p.add_argument("--output", required=True, help="that run's --output")
+    p.add_argument("--out", required=True, help="the figure (PNG)")
+    p.add_argument("--height", type=positive_int, default=360, help="height of each row")
+    args = p.parse_args(argv)
+    rows = [row(Path(photo), Path(args.output), args.height) for photo in args.photo]
+    figure = Image.new("RGB", (max(strip.width for strip, _ in rows), len(rows) * (args.height + GAP) - GAP), "white")
+    for k, (strip, _) in enumerate(rows):
+        figure.paste(strip, (0, k * (args.height + GAP)))
 
     def save(f) -> None:
         figure.save(f, "PNG")
 
     write_atomically(args.out, save)
-    print(f"photo_figure.py: {len(records)} faces; wrote {args.out}")
+    print(f"photo_figure.py: {len(rows)} photos, {sum(n for _, n in rows)} faces; wrote {args.out}")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(run_cli(main, None, "photo_figure.py"))
