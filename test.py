@@ -5,12 +5,16 @@
     # one folder through one generator (_A puts masks on, _B takes them off)
     python test.py --dataroot my_faces/ --name toy --model test --model_suffix _A --num_test 100000
 
-Architecture flags (--netG, --ngf, --norm, --no_dropout, --input_nc, --output_nc) come from the
-run's ``train_opt.json`` when not given, or, for a checkpoint without one (a classic released model),
-from the checkpoint itself; a flag that contradicts the checkpoint is one clear error.
+Architecture flags (--netG, --ngf, --norm, --no_dropout, --input_nc, --output_nc, --attention) come
+from the run's ``train_opt.json`` when not given, or, for a checkpoint without one (a classic released
+model), from the checkpoint itself; a flag that contradicts the checkpoint is one clear error.
 
 Writes ``<results_dir>/<name>/<phase>_<epoch>/images/<name>_<label>.png`` (sub-folders of the input
 kept), an ``index.html`` showing them side by side, and the options used (``test_opt.txt``/``.json``).
+A run trained with ``--attention`` (taken from train_opt.json or read off the weights like the flags
+above) also writes each generator's attention map as a greyscale PNG beside its fake: ``attn_B``
+(G_AB's map for ``fake_B``), ``attn_A`` (G_BA's, for ``fake_A``), or ``attn`` with ``--model test``;
+white is alpha 1 (the generator's content), black alpha 0 (the input kept).
 """
 from __future__ import annotations
 
@@ -34,7 +38,7 @@ from options.test_options import parse_test_options
 from util.checkpoint import infer_generator_flags, net_path, safe_load
 from util.errors import UserError, run_cli
 from util.html import HTMLPage
-from util.image_io import ImageWriter, tensors_to_images
+from util.image_io import ImageWriter, maps_to_images, tensors_to_images
 
 DATA_FLAGS = ("crop_size", "preprocess")  # test at the training scale unless told otherwise
 DEFAULT_TEST_BATCH = 16
@@ -68,6 +72,9 @@ def resolve_architecture(opt, given: set[str], run_dir: Path) -> None:
         for flag, value in inferred.items():
             if flag not in given and value is not None:
                 setattr(opt, flag, value)
+    if opt.attention and opt.input_nc != opt.output_nc:
+        raise UserError(f"--attention needs --input_nc and --output_nc equal (they are {opt.input_nc} and "
+                        f"{opt.output_nc}): an attention generator blends its image with its input")
     if opt.load_size is None:
         opt.load_size = opt.crop_size
     if opt.batch_size is None:
@@ -139,7 +146,8 @@ def translate_folder(model, dataset: SingleDataset, direction: str, opt, out_dir
         outputs: dict[str, list[np.ndarray]] = {}
         for group in groups:
             for label, tensor in model.translate(group, direction).items():
-                outputs.setdefault(label, []).extend(tensors_to_images(tensor))
+                to_pictures = maps_to_images if label.startswith("attn") else tensors_to_images
+                outputs.setdefault(label, []).extend(to_pictures(tensor))
         for k, relpath in enumerate(batch["relpath"]):
             size = batch["size"][k] if opt.preprocess == "none" else None
             names = [output_name(relpath, label) for label in outputs]

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from data import train_loader
 from models import acceleration
-from models.cycle_gan_model import LOSS_NAMES, CycleGANModel, loss_values
+from models.cycle_gan_model import CycleGANModel, loss_values
 from options.base_options import (DISCRIMINATOR_FLAGS, GENERATOR_FLAGS, adopt_run_flags, check_size_fits_generator,
                                   load_run_options, save_options, usable_gpu_ids)
 from options.train_options import min_image_side, parse_train_options
@@ -66,7 +66,10 @@ def resume_point(opt, run_dir: Path, given: set[str]) -> str | None:
     return label
 
 
-GENERATOR_LOSSES = ("G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B")
+def generator_losses(names: tuple[str, ...]) -> list[str]:
+    """The terms of the generators' objective (all but the discriminators'): G_A, G_B, cycle_*, idt_*,
+    and attn_* with --attention; their epoch mean drives --lr_policy plateau."""
+    return [name for name in names if not name.startswith("D_")]
 
 
 def seed_everything(seed: int) -> None:
@@ -153,7 +156,8 @@ def train(opt, given: set[str], parser, ctx: distributed.Context, argv: list[str
         f"{n_samples} samples per epoch, epochs {first_epoch}..{last_epoch}, device {device}{processes}, "
         f"seed {opt.seed}, checkpoints in {run_dir}")
 
-    guard = resilience.LossGuard(LOSS_NAMES) if opt.nan_policy == "stop" else None
+    guard = resilience.LossGuard(model.loss_names) if opt.nan_policy == "stop" else None
+    g_losses = generator_losses(model.loss_names)
     bad_images = resilience.BadImages(opt.max_bad_images, report=say)
     bad_images.seen.update(state.get("bad_images", {}))
     nan_skipped = state.get("nan_skipped", 0)
@@ -195,7 +199,7 @@ def train(opt, given: set[str], parser, ctx: distributed.Context, argv: list[str
                     say(f"train.py: warning: non-finite values at epoch {epoch}, image {total_iters}: step skipped "
                         f"(--nan_policy skip; {nan_skipped} so far)")
                 else:
-                    g_loss_sum += sum(losses[k] for k in GENERATOR_LOSSES)
+                    g_loss_sum += sum(losses[k] for k in g_losses)
                     steps += 1
                 if guard is not None:
                     guard.after_step(global_losses, f"epoch {epoch}, image {total_iters}")

@@ -15,6 +15,12 @@ opposes, hence the swap for the discriminators in ``CLASSIC_NAMES``:
 Loss keys, as in the classic loss_log.txt: ``G_A``/``G_B`` adversarial losses of G_AB/G_BA,
 ``D_A``/``D_B`` losses of D_B/D_A, ``cycle_A`` = |G_BA(G_AB(A)) - A|, ``cycle_B`` likewise,
 ``idt_A`` = |G_AB(B) - B| and ``idt_B`` = |G_BA(A) - A|.
+
+With ``--attention`` each generator also returns its attention map alpha (see
+``models.networks.AttentionGenerator``): ``attn_B`` is G_AB's map for ``fake_B``, ``attn_A`` G_BA's
+for ``fake_A`` (``attn_rec_A``/``attn_rec_B`` those of the reconstructions), and four more loss keys
+regularise each generator's maps of the cycle: ``attn_mean_A``/``attn_tv_A`` (G_AB's, of fake_B
+and rec_B) and ``attn_mean_B``/``attn_tv_B`` (G_BA's, of fake_A and rec_A).
 """
 from __future__ import annotations
 
@@ -28,7 +34,8 @@ from torch import nn
 from models import acceleration
 from models.acceleration import unwrap
 from models.image_pool import ImagePool
-from models.losses import GANLoss, cycle_loss, gradient_penalty, identity_loss
+from models.losses import (GANLoss, attention_mean_loss, attention_tv_loss, cycle_loss, gradient_penalty,
+                           identity_loss)
 from models.networks import define_D, define_G
 from models.schedulers import build_scheduler
 from util.checkpoint import JOURNAL_SUFFIX, load_network, net_path, safe_load, save_together, state_path
@@ -37,6 +44,15 @@ from util.resilience import all_finite
 
 CLASSIC_NAMES = {"G_AB": "G_A", "G_BA": "G_B", "D_B": "D_A", "D_A": "D_B"}
 LOSS_NAMES = ("D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B")
+ATTENTION_LOSS_NAMES = ("D_A", "G_A", "cycle_A", "idt_A", "attn_mean_A", "attn_tv_A",
+                        "D_B", "G_B", "cycle_B", "idt_B", "attn_mean_B", "attn_tv_B")
+# visuals(): the classic order, each fake followed by its attention map (--attention only)
+DISPLAY_ORDER = ("real_A", "fake_B", "attn_B", "rec_A", "idt_B", "real_B", "fake_A", "attn_A", "rec_B", "idt_A")
+
+
+def loss_names(attention: bool) -> tuple[str, ...]:
+    """The loss keys a step reports, in log order (the classic eight without ``--attention``)."""
+    return ATTENTION_LOSS_NAMES if attention else LOSS_NAMES
 
 
 def set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
@@ -71,7 +87,18 @@ def select_device(gpu_ids: list[int]) -> torch.device:
 
 def generator_flags(opt: argparse.Namespace) -> str:
     return (f"--netG {opt.netG} --ngf {opt.ngf} --norm {opt.norm} "
-            f"{'--no_dropout' if opt.no_dropout else '(dropout on)'}")
+            f"{'--no_dropout' if opt.no_dropout else '(dropout on)'}"
+            f"{' --attention' if getattr(opt, 'attention', False) else ''}")
+
+
+def generator_outputs(out, attention: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A generator call's (translation, alpha); alpha is None for a plain generator."""
+    return out if attention else (out, None)
+
+
+def map_to_image(alpha: torch.Tensor) -> torch.Tensor:
+    """An attention map in [0, 1] as a grey picture in the images' [-1, 1] (white: alpha 1)."""
+    return alpha.float() * 2 - 1
 
 
 class CycleGANModel:
@@ -90,8 +117,10 @@ class CycleGANModel:
         if self.speed["stack_passes"] and opt.norm == "batch":
             raise UserError("--stack_passes with --norm batch would mix the statistics of the stacked images; "
                             "use --norm instance (or none), or drop --stack_passes")
+        self.attention = getattr(opt, "attention", False)
+        self.loss_names = loss_names(self.attention)
         g_args = dict(ngf=opt.ngf, norm=opt.norm, use_dropout=not opt.no_dropout,
-                      init_type=opt.init_type, init_gain=opt.init_gain)
+                      init_type=opt.init_type, init_gain=opt.init_gain, attention=self.attention)
         nets = {"G_AB": define_G(opt.netG, opt.input_nc, opt.output_nc, **g_args),
                 "G_BA": define_G(opt.netG, opt.output_nc, opt.input_nc, **g_args)}
         if self.is_train:
@@ -153,26 +182,42 @@ class CycleGANModel:
         if self.speed["stack_passes"]:
             self._stacked_forward(G_AB, G_BA, identity)
             return
-        self.fake_B = G_AB(self.real_A)
-        self.rec_A = G_BA(self.fake_B)
-        self.fake_A = G_BA(self.real_B)
-        self.rec_B = G_AB(self.fake_A)
+        self.fake_B, self.attn_B = self._call(G_AB, self.real_A)
+        self.rec_A, self.attn_rec_A = self._call(G_BA, self.fake_B)
+        self.fake_A, self.attn_A = self._call(G_BA, self.real_B)
+        self.rec_B, self.attn_rec_B = self._call(G_AB, self.fake_A)
         if identity:
-            self.idt_A = G_AB(self.real_B)
-            self.idt_B = G_BA(self.real_A)
+            self.idt_A = self._call(G_AB, self.real_B)[0]
+            self.idt_B = self._call(G_BA, self.real_A)[0]
+
+    def _call(self, G: nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return generator_outputs(G(images), self.attention)
 
     def _stacked_forward(self, G_AB: nn.Module, G_BA: nn.Module, identity: bool) -> None:
         """The same six (or four) translations in three calls: G_AB on [A; B], G_BA on [B; A; fake_B]
         (rec_A needs fake_B, which the first call made), G_AB on fake_A. Per-image norms keep the math."""
         n = self.real_A.size(0)
-        out = G_AB(torch.cat([self.real_A, self.real_B]) if identity else self.real_A)
+        out, alpha = self._call(G_AB, torch.cat([self.real_A, self.real_B]) if identity else self.real_A)
         self.fake_B = out[:n]
         parts = [self.real_B, self.real_A, self.fake_B] if identity else [self.real_B, self.fake_B]
-        out_BA = G_BA(torch.cat(parts))
+        out_BA, alpha_BA = self._call(G_BA, torch.cat(parts))
         self.fake_A, self.rec_A = out_BA[:n], out_BA[-n:]
-        self.rec_B = G_AB(self.fake_A)
+        self.rec_B, self.attn_rec_B = self._call(G_AB, self.fake_A)
+        if self.attention:
+            self.attn_B, self.attn_A, self.attn_rec_A = alpha[:n], alpha_BA[:n], alpha_BA[-n:]
         if identity:
             self.idt_A, self.idt_B = out[n:], out_BA[n:2 * n]
+
+    def attention_losses(self) -> dict[str, torch.Tensor]:
+        """The regularisers of each generator's two maps of the cycle: G_AB's of fake_B and rec_B
+        (``attn_*_A``), G_BA's of fake_A and rec_A (``attn_*_B``)."""
+        opt = self.opt
+        maps = {"A": torch.cat([self.attn_B, self.attn_rec_B]), "B": torch.cat([self.attn_A, self.attn_rec_A])}
+        losses = {}
+        for side, alpha in maps.items():
+            losses[f"attn_mean_{side}"] = attention_mean_loss(alpha, opt.lambda_attn_mean)
+            losses[f"attn_tv_{side}"] = attention_tv_loss(alpha, opt.lambda_attn_tv)
+        return losses
 
     def discriminator_loss(self, name: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         """Average of D's losses on a real and a (pooled, detached) fake batch, plus the WGAN-GP term."""
@@ -210,6 +255,8 @@ class CycleGANModel:
             if opt.lambda_identity > 0:
                 losses["idt_A"] = identity_loss(self.idt_A, self.real_B, opt.lambda_B * opt.lambda_identity)
                 losses["idt_B"] = identity_loss(self.idt_B, self.real_A, opt.lambda_A * opt.lambda_identity)
+            if self.attention:
+                losses.update(self.attention_losses())
         scaler.scale(sum(losses.values())).backward()
         skipped_G = self._step(self.optimizer_G)
 
@@ -226,7 +273,7 @@ class CycleGANModel:
         if opt.lambda_identity <= 0:
             zero = torch.zeros((), device=self.device)
             losses.update(idt_A=zero, idt_B=zero)
-        return {name: losses[name].detach() for name in LOSS_NAMES}
+        return {name: losses[name].detach() for name in self.loss_names}
 
     def _step(self, optimizer: torch.optim.Optimizer) -> bool:
         """Apply the gradients; with ``--nan_policy skip``, not when any is NaN/Inf (returns True then).
@@ -242,14 +289,14 @@ class CycleGANModel:
         return False
 
     def visuals(self) -> dict[str, torch.Tensor]:
-        """The current images, in the classic display order."""
-        names = ["real_A", "fake_B", "rec_A"]
-        if self.is_train and self.opt.lambda_identity > 0:
-            names.append("idt_B")
-        names += ["real_B", "fake_A", "rec_B"]
-        if self.is_train and self.opt.lambda_identity > 0:
-            names.append("idt_A")
-        return {n: getattr(self, n).detach().float() for n in names if hasattr(self, n)}
+        """The current images, in the classic display order; with --attention each fake is followed by
+        its map as a grey picture (white: the generator's content, black: the input kept)."""
+        left_out = set() if self.is_train and self.opt.lambda_identity > 0 else {"idt_A", "idt_B"}
+        if not self.attention:
+            left_out |= {"attn_A", "attn_B"}
+        names = [n for n in DISPLAY_ORDER if n not in left_out and getattr(self, n, None) is not None]
+        return {n: map_to_image(getattr(self, n).detach()) if n.startswith("attn")
+                else getattr(self, n).detach().float() for n in names}
 
     def update_learning_rate(self, epoch_loss: float | None = None) -> float:
         """Step both schedulers at the end of an epoch; returns the new learning rate."""
@@ -269,15 +316,24 @@ class CycleGANModel:
 
     @torch.no_grad()
     def translate(self, images: torch.Tensor, direction: str) -> dict[str, torch.Tensor]:
-        """A batch of domain-A images (direction "AtoB") or B images ("BtoA") and its round trip."""
+        """A batch of domain-A images (direction "AtoB") or B images ("BtoA") and its round trip.
+
+        Images are in [-1, 1]; with --attention the forward generator's map comes after the fake
+        (``attn_B`` or ``attn_A``), one channel in [0, 1].
+        """
         images = images.to(self.device, non_blocking=True, memory_format=self.memory_format)
         G_AB, G_BA = self.runners["G_AB"], self.runners["G_BA"]
         forward, back = (G_AB, G_BA) if direction == "AtoB" else (G_BA, G_AB)
         with self.autocast():
-            fake = forward(images)
-            rec = back(fake)
-        names = ("real_A", "fake_B", "rec_A") if direction == "AtoB" else ("real_B", "fake_A", "rec_B")
-        return dict(zip(names, (images, fake.float(), rec.float())))
+            fake, alpha = self._call(forward, images)
+            rec = self._call(back, fake)[0]
+        real, fake_name, rec_name, map_name = (("real_A", "fake_B", "rec_A", "attn_B") if direction == "AtoB"
+                                               else ("real_B", "fake_A", "rec_B", "attn_A"))
+        out = {real: images, fake_name: fake.float()}
+        if alpha is not None:
+            out[map_name] = alpha.float()
+        out[rec_name] = rec.float()
+        return out
 
     def eval(self) -> None:
         for net in self.nets.values():

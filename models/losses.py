@@ -3,6 +3,9 @@
 ``GANLoss`` covers the three ``--gan_mode`` values: lsgan (least squares, Mao et al. 2017; CycleGAN's
 choice), vanilla (the cross-entropy of Goodfellow et al. 2014, on logits) and wgangp (the Wasserstein
 critic of Gulrajani et al. 2017, whose gradient penalty is :func:`gradient_penalty`).
+
+With ``--attention`` each generator's alpha maps are regularised by :func:`attention_mean_loss`
+(change little) and :func:`attention_tv_loss` (in smooth regions).
 """
 from __future__ import annotations
 
@@ -60,3 +63,24 @@ def identity_loss(same: torch.Tensor, original: torch.Tensor, weight: float) -> 
     ``weight`` is ``lambda_identity`` times the cycle weight of the domain of ``original``.
     """
     return weight * F.l1_loss(same, original)
+
+
+def attention_mean_loss(alpha: torch.Tensor, weight: float) -> torch.Tensor:
+    """Sparsity of an attention map: weight * mean(alpha), so a pixel the translation does not need
+    goes back to the input. GANimation (Pumarola et al. 2018) regularises its attention
+    with a term of this kind and a smoothness term like :func:`attention_tv_loss`."""
+    return weight * alpha.float().mean()
+
+
+def attention_tv_loss(alpha: torch.Tensor, weight: float) -> torch.Tensor:
+    """Anisotropic total variation of an attention map:
+    weight * (mean |alpha[i+1, j] - alpha[i, j]| + mean |alpha[i, j+1] - alpha[i, j]|).
+
+    Means rather than sums over pixels, so the weight does not depend on the batch or image size: a
+    speckled map (pixels alternating 0 and 1) costs about 2 * weight, a clean blob about weight times
+    the length of its outline over the number of pixels.
+    """
+    alpha = alpha.float()
+    down = (alpha[..., 1:, :] - alpha[..., :-1, :]).abs().mean()
+    across = (alpha[..., :, 1:] - alpha[..., :, :-1]).abs().mean()
+    return weight * (down + across)

@@ -10,6 +10,11 @@ bias exactly when the classic code gave it one.
 To add a generator or discriminator, write a builder with explicit arguments and register it in
 ``GENERATORS`` or ``DISCRIMINATORS``: the option parsers take their ``choices`` from these dicts.
 Networks never see the option namespace.
+
+``define_G(..., attention=True)`` (``--attention``) wraps any of the generators in
+:class:`AttentionGenerator`: the classic trunk under its classic keys, plus one ``attention`` layer
+that makes a one-channel map alpha from the features the image layer reads. Without it nothing here
+changes.
 """
 from __future__ import annotations
 
@@ -177,6 +182,67 @@ class UnetGenerator(nn.Module):
         return self.model(x)
 
 
+def attention_blend(content: torch.Tensor, alpha: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+    """alpha * content + (1 - alpha) * source: the content where alpha is 1, the input where it is 0.
+
+    Written out rather than as ``torch.lerp`` so both ends are exact in floating point: alpha 0
+    returns ``source`` bit for bit and alpha 1 returns ``content``.
+    """
+    return alpha * content + (1 - alpha) * source
+
+
+def _image_layers(generator: nn.Module) -> nn.Sequential:
+    """The ``nn.Sequential`` whose last two layers are the image convolution and its tanh."""
+    if isinstance(generator, ResnetGenerator):
+        return generator.model
+    if isinstance(generator, UnetGenerator):
+        return generator.model.model  # the outermost level: down, inner levels, ReLU, up, tanh
+    raise TypeError(f"no attention head for {type(generator).__name__}")
+
+
+def _one_channel_copy(layer: nn.Module) -> nn.Module:
+    """A convolution like ``layer`` (kernel, stride, padding) with one output channel and a bias."""
+    if isinstance(layer, nn.ConvTranspose2d):
+        return nn.ConvTranspose2d(layer.in_channels, 1, layer.kernel_size, layer.stride, layer.padding,
+                                  output_padding=layer.output_padding)
+    if isinstance(layer, nn.Conv2d):
+        return nn.Conv2d(layer.in_channels, 1, layer.kernel_size, layer.stride, layer.padding)
+    raise TypeError(f"the image layer {type(layer).__name__} is not a convolution")
+
+
+class AttentionGenerator(nn.Module):
+    """A generator with a second head: a one-channel attention map alpha in [0, 1].
+
+    The image layer of the wrapped generator (a convolution with ``output_nc`` outputs, then tanh)
+    becomes, in effect, one layer with ``output_nc + 1`` outputs, as in GANimation's colour and
+    attention heads (Pumarola et al. 2018) and AttentionGAN (Tang et al. 2019): tanh on the image
+    ("content") channels, sigmoid on alpha, and the translation is
+    ``alpha * content + (1 - alpha) * input`` (Mejjati et al. 2018), so pixels alpha leaves at 0
+    are the input's exactly. The extra output channel is a layer of its own, ``attention``, so the
+    trunk keeps the classic keys and shapes (``model.*``) and the weights themselves say whether a
+    checkpoint has the head. ``forward`` returns ``(translation, alpha)``.
+    """
+
+    def __init__(self, generator: nn.Module):
+        super().__init__()
+        self.model = generator.model  # the classic keys: model.* as in the plain generator
+        self._unet = isinstance(generator, UnetGenerator)
+        layers = _image_layers(generator)
+        if not isinstance(layers[-1], nn.Tanh):
+            raise TypeError("the wrapped generator must end in its image convolution and tanh")
+        self.attention = _one_channel_copy(layers[-2])
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        layers = self.model.model if self._unet else self.model
+        *trunk, image_layer, tanh = layers
+        features = x
+        for layer in trunk:
+            features = layer(features)
+        content = tanh(image_layer(features))
+        alpha = torch.sigmoid(self.attention(features))
+        return attention_blend(content, alpha, x), alpha
+
+
 GENERATORS: dict[str, Callable[..., nn.Module]] = {
     "resnet_9blocks": functools.partial(ResnetGenerator, n_blocks=9),
     "resnet_6blocks": functools.partial(ResnetGenerator, n_blocks=6),
@@ -275,12 +341,27 @@ def init_weights(net: nn.Module, init_type: str = "normal", init_gain: float = 0
 
 
 def define_G(netG: str, input_nc: int, output_nc: int, ngf: int = 64, norm: str = "instance",
-             use_dropout: bool = False, init_type: str = "normal", init_gain: float = 0.02) -> nn.Module:
-    """Build and initialise a generator by its ``--netG`` name."""
+             use_dropout: bool = False, init_type: str = "normal", init_gain: float = 0.02,
+             attention: bool = False) -> nn.Module:
+    """Build and initialise a generator by its ``--netG`` name.
+
+    ``attention``: wrap it in :class:`AttentionGenerator` (returns ``(translation, alpha)``); the
+    blend with the input needs ``input_nc == output_nc``.
+    """
     if netG not in GENERATORS:
         raise ValueError(f"unknown generator {netG!r}; choose from {sorted(GENERATORS)}")
-    net = GENERATORS[netG](input_nc, output_nc, ngf=ngf, norm=norm, use_dropout=use_dropout)
-    return init_weights(net, init_type, init_gain)
+    if attention and input_nc != output_nc:
+        raise ValueError(f"an attention generator blends its output with its input: input_nc ({input_nc}) "
+                         f"and output_nc ({output_nc}) must be equal")
+    net = init_weights(GENERATORS[netG](input_nc, output_nc, ngf=ngf, norm=norm, use_dropout=use_dropout),
+                       init_type, init_gain)
+    if attention:
+        # The head draws its weights from a fork of the global generator, so the trunk and every
+        # network built after it start as in a plain run of the same --seed: a controlled comparison.
+        with torch.random.fork_rng(devices=[]):
+            net = AttentionGenerator(net)
+            init_weights(net.attention, init_type, init_gain)
+    return net
 
 
 def define_D(netD: str, input_nc: int, ndf: int = 64, n_layers_D: int = 3, norm: str = "instance",

@@ -2,6 +2,7 @@
 
 Loads ``<epoch>_net_G<model_suffix>.pth``: with a CycleGAN run, ``--model_suffix _A`` is G_AB
 (puts a mask on) and ``_B`` is G_BA (takes it off); without a suffix, a pix2pix-style ``net_G``.
+With ``--attention`` the generator's map comes out too, as ``attn``.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import torch
 
 from models import acceleration
-from models.cycle_gan_model import generator_flags, select_device, speed_settings
+from models.cycle_gan_model import generator_flags, generator_outputs, select_device, speed_settings
 from models.networks import define_G
 from util.checkpoint import load_network, net_path
 
@@ -21,8 +22,10 @@ class TestModel:
         self.opt = opt
         self.device = device or select_device(getattr(opt, "gpu_id_list", []))
         self.file_name = "G" + opt.model_suffix
+        self.attention = getattr(opt, "attention", False)
         self.G = define_G(opt.netG, opt.input_nc, opt.output_nc, ngf=opt.ngf, norm=opt.norm,
-                          use_dropout=not opt.no_dropout, init_type=opt.init_type, init_gain=opt.init_gain)
+                          use_dropout=not opt.no_dropout, init_type=opt.init_type, init_gain=opt.init_gain,
+                          attention=self.attention)
         self.speed = speed_settings(opt)
         self.G = acceleration.prepare(self.G, self.device, self.speed["channels_last"])
         self.runner = acceleration.runner(self.G, self.device, self.speed["compile"],
@@ -39,7 +42,11 @@ class TestModel:
 
     @torch.no_grad()
     def translate(self, images: torch.Tensor, direction: str | None = None) -> dict[str, torch.Tensor]:
+        """``real`` and ``fake`` in [-1, 1]; with --attention also ``attn``, one channel in [0, 1]."""
         images = images.to(self.device, non_blocking=True, memory_format=self.memory_format)
         with acceleration.autocast(self.device, self.speed["amp"]):
-            fake = self.runner(images)
-        return {"real": images, "fake": fake.float()}
+            fake, alpha = generator_outputs(self.runner(images), self.attention)
+        out = {"real": images, "fake": fake.float()}
+        if alpha is not None:
+            out["attn"] = alpha.float()
+        return out

@@ -24,7 +24,7 @@ from util.errors import UserError
 
 # Flags that decide the shape of the networks: a checkpoint only loads into the architecture it
 # was trained with, so these are taken from the run's train_opt.json when not given.
-GENERATOR_FLAGS = ("netG", "ngf", "norm", "no_dropout", "input_nc", "output_nc")
+GENERATOR_FLAGS = ("netG", "ngf", "norm", "no_dropout", "input_nc", "output_nc", "attention")
 DISCRIMINATOR_FLAGS = ("netD", "ndf", "n_layers_D")
 AMP_MODES = ("none", "bf16", "fp16")
 
@@ -58,6 +58,12 @@ def add_base_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--init_type", type=str, default="normal", choices=INIT_TYPES, help="network initialization")
     g.add_argument("--init_gain", type=float, default=0.02, help="scaling factor for normal, xavier and orthogonal")
     g.add_argument("--no_dropout", action="store_true", help="no dropout for the generator")
+    g.add_argument("--attention", action="store_true",
+                   help="generators also output an attention map alpha in [0, 1] (a second head, sigmoid) and "
+                        "translate to alpha * image + (1 - alpha) * input, so pixels alpha leaves at 0 are the "
+                        "input's exactly; needs --input_nc equal to --output_nc. The checkpoints gain an "
+                        "attention.* layer (classic ones load only without this flag); test.py writes the maps "
+                        "as NAME_attn_B.png / NAME_attn_A.png")
 
     g = p.add_argument_group("data")
     g.add_argument("--dataset_mode", type=str, default="unaligned", choices=sorted(DATASETS),
@@ -222,7 +228,8 @@ def adopt_run_flags(opt: argparse.Namespace, given: set[str], run: dict[str, Any
             continue
         if flag in given:
             if getattr(opt, flag) != run[flag]:
-                raise UserError(f"--{flag} {getattr(opt, flag)} contradicts {source}, which has "
+                shown = f"--{flag}" if getattr(opt, flag) is True else f"--{flag} {getattr(opt, flag)}"  # a switch
+                raise UserError(f"{shown} contradicts {source}, which has "
                                 f"{flag}={run[flag]}: drop --{flag} to use the run's value, or check --name")
         elif getattr(opt, flag) != run[flag]:
             setattr(opt, flag, run[flag])

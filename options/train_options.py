@@ -76,12 +76,25 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                         "the same per-image math with --norm instance or none (refused with --norm batch)")
     g.add_argument("--lambda_gp", type=float, default=10.0,
                    help="weight of the WGAN-GP gradient penalty (only with --gan_mode wgangp)")
+    g.add_argument("--lambda_attn_mean", type=float, default=0.1,
+                   help="with --attention: weight of the mean of each generator's attention maps, which pushes "
+                        "them to change little. 0.1 (GANimation's weight for its mask's mean) makes it a "
+                        "tie-breaker: a map over the whole image costs 0.1, one over a mask (a third of a face "
+                        "crop) 0.03, little next to the adversarial (about 0.25-1) and cycle (10 x L1) terms "
+                        "that decide what must change, so pixels nothing asks to change go back to the input; "
+                        "much larger and alpha can collapse to 0 (G returns its input)")
+    g.add_argument("--lambda_attn_tv", type=float, default=1.0,
+                   help="with --attention: weight of the total variation of the attention maps (mean absolute "
+                        "difference of neighbouring pixels, down plus across), for smooth masks. At 1.0 a "
+                        "speckled map costs up to 2, as much as the cycle terms, while one clean region costs "
+                        "its outline's share of the pixels (about 0.02 for a mask at 256 px): speckle is "
+                        "suppressed, sharp mask edges are not")
 
 
 def check_train_values(opt: argparse.Namespace) -> None:
     """Refuse values the parser's types let through but training cannot use: Adam's --lr and --beta1,
     negative loss weights, a bad --init_gain or --seed, an --epoch_count past the end, an identity loss
-    between different channel counts, images too small for the networks.
+    or an attention blend between different channel counts, images too small for the networks.
 
     Each is one line naming the flag, before any data is read or network built.
     """
@@ -89,7 +102,7 @@ def check_train_values(opt: argparse.Namespace) -> None:
         raise UserError(f"--lr {opt.lr} must be positive")
     if not 0 <= opt.beta1 < 1:
         raise UserError(f"--beta1 {opt.beta1} must be at least 0 and below 1 (Adam's momentum term; classic: 0.5)")
-    for flag in ("lambda_A", "lambda_B", "lambda_identity", "lambda_gp"):
+    for flag in ("lambda_A", "lambda_B", "lambda_identity", "lambda_gp", "lambda_attn_mean", "lambda_attn_tv"):
         value = getattr(opt, flag)
         if not (value >= 0 and math.isfinite(value)):
             raise UserError(f"--{flag} {value} must be 0 or more (0 turns that loss off)")
@@ -101,6 +114,10 @@ def check_train_values(opt: argparse.Namespace) -> None:
     if not opt.continue_train and last_epoch >= 1 and opt.epoch_count > last_epoch:
         raise UserError(f"--epoch_count {opt.epoch_count} is past the last epoch, {last_epoch} (--n_epochs plus "
                         "--n_epochs_decay): lower --epoch_count or raise --n_epochs")
+    if opt.attention and opt.input_nc != opt.output_nc:
+        raise UserError(f"--attention needs --input_nc and --output_nc equal (they are {opt.input_nc} and "
+                        f"{opt.output_nc}): the translation blends each generator's image with its input; "
+                        "drop --attention or use equal channel counts")
     if opt.lambda_identity > 0 and opt.input_nc != opt.output_nc:
         raise UserError(f"--lambda_identity {opt.lambda_identity} needs --input_nc and --output_nc equal (they are "
                         f"{opt.input_nc} and {opt.output_nc}): the identity loss feeds B images to G_A; "

@@ -15,6 +15,8 @@ Each image goes through exactly what ``test.py --model test --model_suffix _A|_B
 the architecture and test-time size come from the run's ``train_opt.json`` (or, without one, from the
 checkpoint), the same preprocessing, one image per forward pass, train-mode networks unless
 ``--eval``. Every cell is the network's input or output resized (bicubic) to ``--tile`` pixels.
+For an ``--attention`` run each image's row is followed by a row of the generator's attention maps
+(first cell labelled "alpha"; white: the generator's content, black: the input kept).
 """
 from __future__ import annotations
 
@@ -37,9 +39,9 @@ from models.cycle_gan_model import select_device  # noqa: E402
 from models.test_model import TestModel  # noqa: E402
 from options.base_options import OneLineParser, positive_int, usable_gpu_ids  # noqa: E402
 from options.test_options import parse_test_options  # noqa: E402
-from scripts.plot_losses import write_atomically  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
-from util.image_io import tensors_to_images  # noqa: E402
+from util.image_io import maps_to_images, tensors_to_images  # noqa: E402
+from util.loss_plot import write_atomically  # noqa: E402
 
 HEADER = 18  # pixels of the label strip above the tiles, as in results_grid.py
 SUFFIX = {"AtoB": "_A", "BtoA": "_B"}  # generator file G_A is G_AB, G_B is G_BA
@@ -104,23 +106,36 @@ def input_paths(args: argparse.Namespace) -> list[str]:
     return image_folder(folder, args.images, f"{args.phase}{side} ({args.direction} input)")
 
 
-def translate(args: argparse.Namespace, labels: list[str], paths: list[str]) -> list[list[np.ndarray]]:
-    """rows[i] = [input, output of labels[0], output of labels[1], ...] of image i, HxWx3 uint8 each."""
+def translate(args: argparse.Namespace, labels: list[str], paths: list[str]
+              ) -> tuple[list[list[np.ndarray]], list[list[np.ndarray]]]:
+    """rows[i] = [input, output of labels[0], output of labels[1], ...] of image i, HxWx3 uint8 each;
+    and, for an --attention run, maps[i] = [map of labels[0], ...] (HxWx3 grey), else empty lists."""
     opt = run_test_options(args, labels[0])
     opt.gpu_id_list = usable_gpu_ids(opt.gpu_ids, "epoch_grid.py")
     model = TestModel(opt, select_device(opt.gpu_id_list))
     transform = get_transform(opt.preprocess, opt.load_size, opt.crop_size, flip=False, train=False)
     images = [transform(load_image(p, grayscale=opt.input_nc == 1)).unsqueeze(0) for p in paths]
     rows = [[tensors_to_images(im)[0]] for im in images]
+    maps: list[list[np.ndarray]] = [[] for _ in images]
     run_dir = Path(opt.checkpoints_dir) / opt.name
     if opt.eval:
         model.eval()
     for label in labels:
         model.load(run_dir, label)
         with torch.no_grad():
-            for row, im in zip(rows, images):
-                row.append(tensors_to_images(model.translate(im)["fake"])[0])
-    return rows
+            for row, row_maps, im in zip(rows, maps, images):
+                out = model.translate(im)
+                row.append(tensors_to_images(out["fake"])[0])
+                if "attn" in out:
+                    row_maps.append(np.repeat(maps_to_images(out["attn"])[0][..., None], 3, axis=2))
+    return rows, maps
+
+
+def label_tile(text: str, tile: int) -> np.ndarray:
+    """A white tile with ``text`` at its top left, first cell of a row of attention maps."""
+    cell = Image.new("RGB", (tile, tile), (255, 255, 255))
+    ImageDraw.Draw(cell).text((4, 3), text, fill=(0, 0, 0))
+    return np.asarray(cell)
 
 
 def build_grid(rows: list[list[np.ndarray]], headers: list[tuple[str, str]], tile: int) -> Image.Image:
@@ -163,11 +178,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     generator = "G" + SUFFIX[args.direction]
     labels = pick_epochs(Path(args.checkpoints_dir) / args.name, generator, args.epochs)
     paths = input_paths(args)
-    rows = translate(args, labels, paths)
+    rows, maps = translate(args, labels, paths)
+    if any(maps):  # an --attention run: each image's row, then its maps
+        rows = [r for row, row_maps in zip(rows, maps) for r in (row, [label_tile("alpha", args.tile), *row_maps])]
     grid = build_grid(rows, [("input", "in")] + [column_label(label) for label in labels], args.tile)
     write_atomically(Path(args.out), lambda f: grid.save(f, format="PNG"))
     print(f"wrote {args.out} ({grid.size[0]}x{grid.size[1]}: {len(paths)} images x {len(labels)} checkpoints "
-          f"of net_{generator})")
+          f"of net_{generator}{', each with its attention maps' if any(maps) else ''})")
     return 0
 
 

@@ -3,7 +3,9 @@
     python scripts/results_grid.py results/toyfaces/test_latest \
         --labels real_A fake_B real_B fake_A --rows 6 --out toy_grid.png
 
-Labels are the suffixes test.py writes (real_A, fake_B, rec_A, real_B, fake_A, rec_B; real, fake).
+Labels are the suffixes test.py writes (real_A, fake_B, rec_A, real_B, fake_A, rec_B; real, fake;
+attn_B, attn_A, attn for the attention maps of an ``--attention`` run). Without ``--labels``, the
+default labels are shown, each fake followed by its attention map where the folder has such maps.
 Names are taken in sorted order from the images of the first label; a name missing a label gets a
 grey tile. With a paired test set (testA/NAME and testB/NAME the same face), ``real_A fake_B
 real_B`` puts each translation next to the real masked face.
@@ -20,6 +22,21 @@ from PIL import Image, ImageDraw
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from util.errors import UserError, run_cli  # noqa: E402
+
+
+DEFAULT_LABELS = ["real_A", "fake_B", "rec_A", "real_B", "fake_A", "rec_B"]
+MAP_OF = {"fake_B": "attn_B", "fake_A": "attn_A", "fake": "attn"}  # test.py's attention map of each fake
+
+
+def with_maps(images_dir: Path, labels: list[str]) -> list[str]:
+    """``labels`` with each fake followed by its attention map, where ``images_dir`` holds such maps."""
+    out = []
+    for label in labels:
+        out.append(label)
+        attn = MAP_OF.get(label)
+        if attn and attn not in labels and next(images_dir.rglob(f"*_{attn}.png"), None) is not None:
+            out.append(attn)
+    return out
 
 
 def build_grid(images_dir: Path, labels: list[str], rows: int, tile: int) -> Image.Image:
@@ -47,7 +64,9 @@ def build_grid(images_dir: Path, labels: list[str], rows: int, tile: int) -> Ima
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("results", help="a test.py output folder (holding images/) or its images/ folder")
-    p.add_argument("--labels", nargs="+", default=["real_A", "fake_B", "rec_A", "real_B", "fake_A", "rec_B"])
+    p.add_argument("--labels", nargs="+", default=None,
+                   help=f"columns (default: {' '.join(DEFAULT_LABELS)}, each fake followed by its attention map "
+                        "where there are maps)")
     p.add_argument("--rows", type=int, default=8, help="how many image names (rows)")
     p.add_argument("--tile", type=int, default=128, help="tile size in pixels")
     p.add_argument("--out", required=True, help="PNG file to write")
@@ -56,7 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     images_dir = folder / "images" if (folder / "images").is_dir() else folder
     if not images_dir.is_dir():
         raise UserError(f"results folder {folder} does not exist: run test.py first")
-    grid = build_grid(images_dir, args.labels, args.rows, args.tile)
+    labels = args.labels or with_maps(images_dir, DEFAULT_LABELS)
+    grid = build_grid(images_dir, labels, args.rows, args.tile)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     grid.save(args.out)
     print(f"wrote {args.out} ({grid.size[0]}x{grid.size[1]})")

@@ -20,13 +20,17 @@ Columns, one row per run:
 - where evaluate.py had a paired test set: PSNR and SSIM of each fake against its real counterpart,
   ``PSNR_AB``, ``SSIM_AB``, and, with a testmask folder, ``..._in_mask`` and ``..._outside``
   (columns that no run has are left out; n/a where evaluate.py has none, e.g. an infinite PSNR);
+- with a testmask folder, mask localisation: ``IoU_AB`` and ``IoU_BA``, the IoU of the pixels each
+  translation changed (mean |fake - input| above evaluate.py's --change_threshold) with the true
+  mask, for every run on one scale; ``IoU_attn_AB`` and ``IoU_attn_BA`` where the generator's own
+  attention map (``--attention`` runs) is above 0.5;
 - ``epochs``: epochs completed by the evaluated checkpoint (its ``<epoch>_train_state.pth``);
   ``images_per_s``: training speed, the median over loss_log.jsonl records of 1 / (compute + data
   seconds per image); saves and pages are not counted;
 - ``note``: ``no metrics: <reason>`` (failed, pending, not trained, not tested, not evaluated ...)
   for a run without numbers, or the sweep's status where it is not "done".
 
-Rows are sorted by ``--sort`` (lower FID and KID, higher PSNR and SSIM first); runs without that
+Rows are sorted by ``--sort`` (lower FID and KID, higher PSNR, SSIM and IoU first); runs without that
 number follow, runs without metrics come last. Writes ``summary.md``, ``summary.csv`` (full
 precision) and ``fid.png`` into ``--out_dir`` and prints the markdown table. ``fid.png`` is a
 horizontal grouped bar chart, FID_AB and FID_BA per run in the table's order (best at the top),
@@ -66,13 +70,19 @@ PAIRED = {"psnr": "", "ssim": "", "psnr_in_mask": "_in_mask", "ssim_in_mask": "_
           "psnr_outside": "_outside", "ssim_outside": "_outside"}
 
 
+# evaluate.py's localisation keys -> column prefix
+LOCALISATION = {"iou_change": "IoU", "iou_attention": "IoU_attn"}
+
+
 def paired_column(key: str, d: str) -> str:
     return f"{key.split('_')[0].upper()}_{d}{PAIRED[key]}"
 
 
 METRIC_COLUMNS = ["FID_AB", "FID_BA", "FID_mean", "KID_AB", "KID_BA"]
 PAIRED_COLUMNS = [paired_column(k, d) for d in DIRECTIONS for k in PAIRED]
-SORT_KEYS = METRIC_COLUMNS + PAIRED_COLUMNS
+LOCALISATION_COLUMNS = [f"{prefix}_{d}" for prefix in LOCALISATION.values() for d in DIRECTIONS]
+OPTIONAL_COLUMNS = PAIRED_COLUMNS + LOCALISATION_COLUMNS
+SORT_KEYS = METRIC_COLUMNS + OPTIONAL_COLUMNS
 FIG_WIDTH_PX, FIG_BASE_PX, FIG_ROW_PX, DPI = 1000, 200, 40, 100
 
 
@@ -97,7 +107,7 @@ class RunSummary:
 
 
 def higher_is_better(key: str) -> bool:
-    return key.startswith(("PSNR", "SSIM"))
+    return key.startswith(("PSNR", "SSIM", "IoU"))
 
 
 def finite(value: Any) -> float | None:
@@ -117,6 +127,10 @@ def flat_metrics(metrics: dict) -> dict[str, float | None]:
         for key in PAIRED:
             if key in fake:
                 out[paired_column(key, d)] = finite(fake[key])
+        located = m.get("localisation") or {}
+        for key, prefix in LOCALISATION.items():
+            if located.get(key) is not None:
+                out[f"{prefix}_{d}"] = finite(located[key])
     if out.get("FID_AB") is not None and out.get("FID_BA") is not None:
         out["FID_mean"] = (out["FID_AB"] + out["FID_BA"]) / 2
     return out
@@ -314,8 +328,9 @@ def fmt(value: float | None, digits: int) -> str:
 
 
 def shown_metrics(rows: list[RunSummary]) -> list[str]:
-    """The metric columns of the table: FID and KID always, paired ones where some run has them."""
-    return METRIC_COLUMNS + [c for c in PAIRED_COLUMNS if any(c in row.values for row in rows)]
+    """The metric columns of the table: FID and KID always, paired and localisation ones where some
+    run has them."""
+    return METRIC_COLUMNS + [c for c in OPTIONAL_COLUMNS if any(c in row.values for row in rows)]
 
 
 def markdown(rows: list[RunSummary], sort: str) -> str:
@@ -334,7 +349,7 @@ def markdown(rows: list[RunSummary], sort: str) -> str:
                 std = row.values.get(f"{c}_std")
                 cells.append("n/a" if v is None else f"{v * 1000:.2f} ± {fmt(None if std is None else std * 1000, 2)}")
             else:
-                cells.append(fmt(v, 3 if c.startswith("SSIM") else 2))
+                cells.append(fmt(v, 3 if c.startswith(("SSIM", "IoU")) else 2))
         cells += ["n/a" if row.epochs is None else str(row.epochs), fmt(row.images_per_s, 1), row.note]
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines) + "\n"

@@ -9,8 +9,10 @@
 
 The default grid is the earlier project's axes: ``--batch_size`` 1, 16, 32; ``--norm`` instance,
 batch; ``--lr_policy`` linear, step; ``--gan_mode`` lsgan, vanilla (24 runs). A grid file holds one
-axis per line, ``flag = value, value, ...`` (``#`` starts a comment). Arguments after ``--`` go to
-every train.py call (and the architecture and size flags among them to test.py too).
+axis per line, ``flag = value, value, ...`` (``#`` starts a comment). A switch (a flag without a
+value, such as ``--attention`` or ``--no_flip``) takes ``on``/``off`` (or ``true``/``false``):
+``--grid attention=on,off`` trains each point with and without attention generators. Arguments
+after ``--`` go to every train.py call (and the architecture and size flags among them to test.py too).
 
 Each run is named ``<name>_<suffix>`` with train.py's own ``--suffix`` (e.g.
 ``masks_bs16_instance_linear_lsgan``) and goes through ``train.py`` -> ``test.py --model cycle_gan``
@@ -45,7 +47,8 @@ from util.errors import UserError, run_cli  # noqa: E402
 DEFAULT_GRID = {"batch_size": ["1", "16", "32"], "norm": ["instance", "batch"], "lr_policy": ["linear", "step"],
                 "gan_mode": ["lsgan", "vanilla"]}
 SHORT = {"batch_size": "bs", "lr": "lr", "ngf": "ngf", "ndf": "ndf", "crop_size": "crop", "load_size": "load",
-         "lambda_identity": "idt", "lambda_A": "lA", "lambda_B": "lB", "pool_size": "pool", "n_epochs": "ep"}
+         "lambda_identity": "idt", "lambda_A": "lA", "lambda_B": "lB", "pool_size": "pool", "n_epochs": "ep",
+         "attention": "attn", "lambda_attn_mean": "am", "lambda_attn_tv": "atv"}
 NAMED_BY_VALUE = {"norm", "lr_policy", "gan_mode", "netG", "netD", "preprocess", "amp"}  # values say what they are
 # train.py flags that test.py needs too (same architecture and image scale)
 TEST_FLAGS = set(GENERATOR_FLAGS) | {"load_size", "crop_size", "preprocess", "input_nc", "output_nc",
@@ -80,9 +83,13 @@ def read_grid(args) -> dict[str, list[str]]:
     if not grid:
         raise UserError("the grid is empty: give --grid flag=value,... or a --grid_file with one axis per line")
     known = {a.dest for a in build_train_parser()._actions}
-    for flag in grid:
+    for flag, values in grid.items():
         if flag not in known:
             raise UserError(f"grid axis {flag!r} is not a train.py flag (see python train.py --help)")
+        bad = [v for v in values if flag in SWITCHES and v.lower() not in SWITCH_VALUES]
+        if bad:
+            raise UserError(f"grid axis {flag}={','.join(values)}: --{flag} is a switch, so its values are on/off "
+                            f"(or true/false), not {bad[0]!r}")
     return grid
 
 
@@ -111,13 +118,30 @@ def check_combination(settings: dict[str, str], extra: list[str], dataroot: str,
 
 
 def flag_args(settings: dict[str, str]) -> list[str]:
+    """train.py arguments for a run's settings: a switch that is on is given, one that is off is left
+    out (or given as --no-<flag> where the switch defaults to on, as --cudnn_benchmark)."""
     out = []
     for flag, value in settings.items():
-        if value.lower() in ("true", "false"):  # store_true flags: on or left out
-            out += [f"--{flag}"] if value.lower() == "true" else []
+        if value.lower() in SWITCH_VALUES and (flag in SWITCHES or value.lower() in ("true", "false")):
+            on = SWITCH_VALUES[value.lower()]
+            out += [f"--{flag}"] if on else SWITCHES.get(flag, [])
         else:
             out += [f"--{flag}", value]
     return out
+
+
+def switch_flags() -> dict[str, list[str]]:
+    """train.py's switches (flags without a value): name -> the arguments that turn it off."""
+    switches = {}
+    for action in build_train_parser()._actions:
+        if action.nargs == 0 and action.option_strings and action.dest != "help":
+            negative = [s for s in action.option_strings if s.startswith("--no-")]
+            switches[action.dest] = negative[:1]
+    return switches
+
+
+SWITCHES = switch_flags()
+SWITCH_VALUES = {"on": True, "true": True, "off": False, "false": False}
 
 
 # ------------------------------------------------------------------------------------------------ #

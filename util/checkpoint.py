@@ -28,6 +28,7 @@ from util.errors import UserError
 from util.files import default_file_mode
 
 NORM_STAT_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
+ATTENTION_PREFIX = "attention."  # the alpha head of models.networks.AttentionGenerator (--attention)
 TMP_SUFFIX = ".tmp"
 JOURNAL_SUFFIX = ".commit"
 
@@ -195,7 +196,14 @@ def load_network(net: nn.Module, path: str | Path, describe_flags: str) -> None:
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise UserError(f"{path} is not a network state dict (expected a file like latest_net_G_A.pth)")
     state = clean_state_dict(state, net)
-    problem = state_dict_mismatch(net.state_dict(), state)
+    expected = net.state_dict()
+    wants_head, has_head = has_attention_head(expected), has_attention_head(state)
+    if wants_head != has_head:
+        raise UserError(f"{path} was trained {'without' if wants_head else 'with'} --attention (its generator "
+                        f"{'has no' if wants_head else 'has an'} attention head): "
+                        + ("drop --attention" if wants_head else "pass --attention")
+                        + " to load it, or check --name and --epoch")
+    problem = state_dict_mismatch(expected, state)
     if problem:
         found = describe_generator(state)
         hint = f"it was trained with {found}" if found else "it belongs to another architecture"
@@ -218,14 +226,21 @@ def state_dict_mismatch(expected: Mapping[str, torch.Tensor], found: Mapping[str
     return ""
 
 
+def has_attention_head(state: Mapping[str, torch.Tensor]) -> bool:
+    """Whether a generator's state dict has the ``--attention`` head (keys ``attention.*``)."""
+    return any(k.removeprefix("module.").startswith(ATTENTION_PREFIX) for k in state)
+
+
 def infer_generator_flags(state: Mapping[str, torch.Tensor]) -> dict[str, Any] | None:
     """Read the generator flags a classic-layout state dict was built with, or None.
 
     Lets ``test.py`` load a checkpoint that has no ``train_opt.json`` beside it (a classic released
-    model, say) without the user having to know ``--netG``, ``--ngf``, ``--norm`` or ``--no_dropout``.
+    model, say) without the user having to know ``--netG``, ``--ngf``, ``--norm``, ``--no_dropout``
+    or ``--attention`` (an ``attention.*`` layer beside the classic keys).
     U-Net dropout leaves no trace in the weights and is not inferred.
     """
     state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+    attention = has_attention_head(state)
     has_stats = any(k.endswith("running_mean") for k in state)
     first = state.get("model.1.weight")
     if first is not None and first.dim() == 4 and first.shape[-1] == 7:
@@ -240,6 +255,7 @@ def infer_generator_flags(state: Mapping[str, torch.Tensor]) -> dict[str, Any] |
             "norm": "batch" if has_stats else ("instance" if "model.1.bias" in state else "none"),
             # Dropout shifts each block's second conv from index 5 to 6 (index 6 is otherwise a norm).
             "no_dropout": not any(k.endswith(".conv_block.6.weight") and v.dim() == 4 for k, v in state.items()),
+            "attention": attention,
         }
     first = state.get("model.model.0.weight")
     if first is not None and first.dim() == 4:
@@ -251,6 +267,7 @@ def infer_generator_flags(state: Mapping[str, torch.Tensor]) -> dict[str, Any] |
             "input_nc": int(first.shape[1]),
             "output_nc": int(out.shape[1]) if out is not None else None,
             "norm": "batch" if has_stats else ("instance" if "model.model.1.model.1.bias" in state else "none"),
+            "attention": attention,
         }
     return None
 
@@ -266,4 +283,6 @@ def describe_generator(state: Mapping[str, torch.Tensor]) -> str:
         parts.append(f"--output_nc {flags['output_nc']}")
     if "no_dropout" in flags:
         parts.append("--no_dropout" if flags["no_dropout"] else "(dropout on)")
+    if flags.get("attention"):
+        parts.append("--attention")
     return " ".join(parts)

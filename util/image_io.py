@@ -1,4 +1,4 @@
-"""Tensors in [-1, 1] to uint8 pictures on disk."""
+"""Tensors in [-1, 1] to uint8 pictures on disk (and attention maps in [0, 1] to greyscale ones)."""
 from __future__ import annotations
 
 import threading
@@ -27,10 +27,16 @@ def tensors_to_images(batch: torch.Tensor) -> np.ndarray:
     return np.repeat(arr, 3, axis=3) if arr.shape[3] == 1 else arr
 
 
+def maps_to_images(batch: torch.Tensor) -> np.ndarray:
+    """Nx1xHxW attention maps in [0, 1] -> NxHxW uint8 greyscale, value round(255 * alpha)."""
+    arr = (batch.detach().float().clamp(0, 1)[:, 0] * 255.0).round().to(torch.uint8)
+    return arr.cpu().numpy()
+
+
 def save_image(image: np.ndarray, path: str | Path, aspect_ratio: float = 1.0,
                size: tuple[int, int] | None = None) -> None:
-    """Write an HxWx3 uint8 array as PNG, optionally stretched by ``aspect_ratio`` (width/height)
-    or resized to ``size`` = (width, height)."""
+    """Write an HxWx3 (or HxW greyscale) uint8 array as PNG, optionally stretched by ``aspect_ratio``
+    (width/height) or resized to ``size`` = (width, height)."""
     img = Image.fromarray(image)
     w, h = img.size
     if size is not None and size != (w, h):

@@ -5,16 +5,17 @@ The loop hands each consumer plain numbers and tensors; none of them owns traini
 - ``loss_log.txt``: the classic line format, ``(epoch: E, iters: I, time: T, data: D) D_A: x ...``,
   so existing parsers and plotting scripts keep working;
 - ``loss_log.jsonl``: the same records as JSON lines, with the learning rate and global counters;
-- ``web/index.html``: the loss plot (``web/loss_plot.png``) and the samples of every epoch, newest
-  first (unless ``--no_html``);
+- ``web/index.html``: the loss plot (``web/loss_plot.png``, drawn by util/loss_plot.py as
+  scripts/plot_losses.py draws it) and the samples of every epoch, newest first (unless
+  ``--no_html``); with ``--attention`` each fake is followed by its attention map (``attn_B``,
+  ``attn_A``: white where the generator's content is used, black where the input is kept), in
+  visdom and W&B too;
 - visdom (``--display_id > 0``): a loss plot and the current images; an unreachable server or a
   missing package gives one warning and training goes on;
 - W&B (``--use_wandb``): losses and images.
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import logging
 import time
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from util import loss_plot
 from util.errors import UserError
 from util.html import HTMLPage
 from util.image_io import save_image, tensor_to_image
@@ -52,7 +54,7 @@ class LossLog:
 class HTMLSamples:
     """``web/images/epochNNN_<label>.png`` and an index page with one row per epoch."""
 
-    ORDER = ("real_A", "fake_B", "rec_A", "idt_B", "real_B", "fake_A", "rec_B", "idt_A")
+    ORDER = ("real_A", "fake_B", "attn_B", "rec_A", "idt_B", "real_B", "fake_A", "attn_A", "rec_B", "idt_A")
 
     @classmethod
     def _display_rank(cls, path: Path) -> tuple[int, str]:
@@ -67,17 +69,13 @@ class HTMLSamples:
         self.plotted: tuple[int, float] | None = None  # (epoch, time) of the last loss plot
 
     def plot_losses(self, epoch: int) -> None:
-        """``web/loss_plot.png`` from the run's loss log (scripts/plot_losses.py); never stops training."""
+        """``web/loss_plot.png`` from the run's loss log (util/loss_plot.py); never stops training."""
         log = self.web_dir.parent / "loss_log.jsonl"
         now = time.monotonic()
         if not log.is_file() or (self.plotted and self.plotted[0] == epoch and now - self.plotted[1] < self.PLOT_EVERY_S):
             return
         try:
-            from scripts.plot_losses import main as plot_main
-
-            with contextlib.redirect_stdout(io.StringIO()):
-                plot_main([str(log), "--out", str(self.web_dir / "loss_plot.png"), "--width", "1000", "--height", "560",
-                           "--title", f"{self.name}: losses"])
+            loss_plot.draw(log, self.web_dir / "loss_plot.png", width=1000, height=560, title=f"{self.name}: losses")
             self.plotted = (epoch, now)
         except Exception as err:  # noqa: BLE001 - a picture is not worth a training run
             warnings.warn(f"loss plot not drawn ({err.__class__.__name__}: {err})")

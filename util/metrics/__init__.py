@@ -8,6 +8,8 @@
   the cache of real-image statistics;
 - :mod:`util.metrics.kid`: the kernel inception distance (unbiased, over random subsets);
 - :mod:`util.metrics.paired`: PSNR and SSIM for paired test sets, whole-image or inside a mask;
+- :mod:`util.metrics.localisation`: the IoU of the region a translation changed (|fake - input| above
+  a threshold, or an attention map above 0.5) with the true mask;
 - :mod:`util.metrics.identity`: dlib face-descriptor distances of fakes to their true counterparts
   and inputs, with the faces dlib could not find counted.
 
