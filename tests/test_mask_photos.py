@@ -56,6 +56,7 @@ def photos(tmp_path_factory) -> Path:
     Image.fromarray(compose((300, 200), [])).save(root / "noface.png")
     Image.new("RGB", (1, 1), (200, 10, 10)).save(root / "dot.png")
     (root / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    (root / "sub" / "bad.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 then nothing a player could use")
     alpha = np.tile(np.linspace(0, 255, 512, dtype=np.uint8), (512, 1))
     Image.fromarray(np.dstack([astronaut(), alpha]), "RGBA").save(root / "sub" / "clear.png")
     writer = cv2.VideoWriter(str(root / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (512, 512))
@@ -111,7 +112,7 @@ def test_every_face_is_found_and_recorded(masked, photos):
     summary = json.loads((masked / "out" / "summary.json").read_text())
     assert summary["photos"] == 5 and summary["photos_without_faces"] == 2  # noface.png, dot.png
     assert summary["videos"] == 1 and summary["frames"] == FRAMES and summary["faces"] == 5 + FRAMES
-    assert [Path(s["path"]).name for s in summary["skipped"]] == ["broken.jpg"]
+    assert [Path(s["path"]).name for s in summary["skipped"]] == ["broken.jpg", "bad.mp4"]
     assert summary["this_run"]["photos_per_s"] > 0 and summary["this_run"]["faces_per_s"] > 0
 
 
@@ -122,6 +123,7 @@ def test_each_photo_is_written_under_its_own_path_and_format(masked, photos):
         with Image.open(out / name) as img:
             assert img.format == fmt, name
     assert not (out / "broken.jpg").exists() and not (out / "notes.txt").exists()
+    assert not (out / "sub" / "bad.mp4").exists()
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp") or ".partial" in p.name]
 
 
