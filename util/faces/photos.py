@@ -423,19 +423,17 @@ class _Done:
 
 @dataclass
 class RunStats:
+    """What this run did and how long each stage took (the totals of an output folder, earlier runs
+    included, are counted from its faces.jsonl and done log)."""
+
     photos: int = 0
-    videos: int = 0
     frames: int = 0
     faces: int = 0
-    photos_without_faces: int = 0
-    status: dict = field(default_factory=dict)
     skipped: list = field(default_factory=list)
     times: dict = field(default_factory=dict)
 
     def count(self, unit: Unit) -> None:
         self.faces += len(unit.faces)
-        for face in unit.faces:
-            self.status[face.status] = self.status.get(face.status, 0) + 1
         for stage, seconds in unit.times.items():
             self.times[stage] = self.times.get(stage, 0.0) + seconds
 
@@ -443,19 +441,18 @@ class RunStats:
 class VideoOut:
     """A video being written: frames in order to a temporary file, renamed when complete."""
 
-    def __init__(self, item: Item, final: Path, fps: float, size: tuple[int, int], frames: int):
-        self.item, self.final, self.fps, self.size, self.expected = item, final, fps, size, frames
+    def __init__(self, final: Path, fps: float, size: tuple[int, int]):
+        self.final = final
         final.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = final.with_name(f".{final.stem}.partial{final.suffix}")
         fourcc = cv2.VideoWriter_fourcc(*VIDEO_FOURCC.get(final.suffix.lower(), "mp4v"))
         self.writer = cv2.VideoWriter(str(self.tmp), fourcc, fps, size)
         self.records: list[dict] = []
         self.pairs: list[list] = []
-        self.written, self.faces = 0, 0
+        self.faces = 0
 
     def add(self, rgb: np.ndarray) -> None:
         self.writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-        self.written += 1
 
     def close(self) -> None:
         self.writer.release()
@@ -474,9 +471,9 @@ def frame_count(path: Path) -> int:
     return max(1, count)
 
 
-def units_of(items: list[Item], todo: list[int], warn: Callable[[str], None]) -> Iterator[tuple[str, int, object]]:
-    """The pictures to process: ("photo", i, None) for a photo; for a video ("start", i, (fps, size,
-    count)), ("frame", i, Unit) per frame and ("end", i, frames); ("bad", i, reason) for a video
+def units_of(items: list[Item], todo: list[int]) -> Iterator[tuple[str, int, object]]:
+    """The pictures to process: ("photo", i, None) for a photo; for a video ("start", i, (fps, size)),
+    ("frame", i, Unit) per frame and ("end", i, frames); ("bad", i, reason) for a video
     that cannot be opened."""
     for i in todo:
         item = items[i]
@@ -489,13 +486,12 @@ def units_of(items: list[Item], todo: list[int], warn: Callable[[str], None]) ->
             continue
         fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
         size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
         ok, frame = capture.read()
         if not ok or size[0] <= 0:
             capture.release()
             yield "bad", i, "no frame could be decoded"
             continue
-        yield "start", i, (fps, size, count)
+        yield "start", i, (fps, size)
         f = 0
         while ok:
             yield "frame", i, Unit(i, frame=f, rgb=cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
@@ -540,7 +536,6 @@ def run(items: list[Item], output: Path, settings: Settings, translate: Callable
             tick()
             return
         stats.photos += 1
-        stats.photos_without_faces += not unit.faces
         journal.add(str(item.path), records, pair_rows, {"output": str(out_path(item)), "faces": len(unit.faces)})
         tick()
 
@@ -584,14 +579,13 @@ def run(items: list[Item], output: Path, settings: Settings, translate: Callable
     def take_prepared(kind: str, payload) -> None:
         """A unit back from stage 1, or a video's marker, in input order."""
         if kind == "start":
-            i, (fps, size, count) = payload
-            videos[i] = VideoOut(items[i], out_path(items[i]), fps, size, count)
+            i, (fps, size) = payload
+            videos[i] = VideoOut(out_path(items[i]), fps, size)
         elif kind == "end":
             i, frames = payload
             drain_all()
             video = videos.pop(i)
             video.close()
-            stats.videos += 1
             stats.frames += frames
             journal.add(str(items[i].path), video.records, video.pairs,
                         {"output": str(video.final), "faces": video.faces, "frames": frames})
@@ -605,7 +599,7 @@ def run(items: list[Item], output: Path, settings: Settings, translate: Callable
 
     try:
         pending_markers: deque = deque()  # stage-1 results and video markers, in input order
-        for kind, i, payload in units_of(items, todo, say):
+        for kind, i, payload in units_of(items, todo):
             if kind in ("photo", "frame"):
                 unit = payload if kind == "frame" else Unit(i)
                 while prepare_pool.full():
