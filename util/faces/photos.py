@@ -332,8 +332,9 @@ class Journal:
 
     def drop_unfinished(self, finished: dict[str, dict]) -> None:
         """Remove the records of inputs that were being written when an earlier run stopped."""
-        keep = [line for line in _lines(self.faces_path) if _source_of(line) in finished]
-        if len(keep) != len(_lines(self.faces_path)):
+        lines = _lines(self.faces_path)
+        keep = [line for line in lines if _source_of(line) in finished]
+        if len(keep) != len(lines):
             write_atomically(self.faces_path, lambda f: f.write("".join(k + "\n" for k in keep).encode()))
         if self.pairs_path and self.pairs_path.exists():
             with open(self.pairs_path, newline="") as f:
