@@ -5,6 +5,7 @@ Domain A holds cartoon faces without a mask, domain B the same kind of faces wea
 small, fast to make, fully deterministic and needs no download:
 
     python datasets/make_toyfaces.py --out datasets/toyfaces --size 64 --n_train 400 --n_test 50
+    python datasets/make_toyfaces.py --paired --out datasets/toyfaces_paired     # for pix2pix
 
 Layout (every file is ``NNNNN.png``)::
 
@@ -16,6 +17,19 @@ Layout (every file is ``NNNNN.png``)::
 
 testA/NAME, testB/NAME and testmask/NAME therefore form a ground-truth triple that lets an
 evaluation measure "did the generator draw a mask where it belongs and leave the rest alone".
+
+Paired layout for pix2pix (``--paired``), the classic aligned AB images, each ``2 * size`` wide:
+
+    <out>/train     A|B: a face without its mask (left) and with it (right)  (face stream 0)
+    <out>/test      A|B of the test faces: left half = testA/NAME, right half = testB/NAME
+    <out>/testA, testB, testmask   exactly as above (the same test faces, stream 2)
+
+The training pairs are the trainA faces (stream 0) each drawn a second time with its own mask, so
+pix2pix and CycleGAN train on the same unmasked faces, and the left half of train/NAME equals the
+unpaired trainA/NAME pixel for pixel. Stream 2 stays the test faces', so train and test never share
+a face. The pairs are drawn like the test triples: the right half equals the left outside the mask.
+testA/testB/testmask are kept so that scripts/evaluate.py scores pix2pix and CycleGAN results
+against the very same files (``--dataroot`` is the same folder for both).
 
 How it works: ``sample_toyface`` draws every random choice of one face (look, mask, background,
 pose) from its own numpy Generator, seeded from ``(seed, stream, index)``; the ``draw_*``
@@ -58,6 +72,8 @@ Point = tuple[float, float]
 
 SUPERSAMPLE = 4
 SUBDIRS = ("trainA", "trainB", "testA", "testB", "testmask")
+PAIRED_SUBDIRS = ("train", "test", "testA", "testB", "testmask")
+OWNED_SUBDIRS = SUBDIRS + ("train", "test")  # what --overwrite clears, whichever layout made it
 # Each split draws its faces from its own stream, so the faces are disjoint between splits and
 # a face never depends on how many faces another split has.
 STREAM_TRAIN_A, STREAM_TRAIN_B, STREAM_TEST = 0, 1, 2
@@ -681,6 +697,31 @@ def render_test_triple(toy: ToyFace, size: int) -> tuple[Image.Image, Image.Imag
     return img_a, Image.fromarray(b.astype(np.uint8), "RGB"), mask
 
 
+def side_by_side(left: Image.Image, right: Image.Image) -> Image.Image:
+    """The classic aligned (AB) image: ``left`` and ``right`` next to each other."""
+    return Image.fromarray(np.hstack([np.asarray(left), np.asarray(right)]))
+
+
+def images_of_train_face(seed: int, index: int, size: int, paired: bool) -> dict[str, Image.Image]:
+    """Folder -> image of training face ``index``: unpaired, trainA and a masked *other* face in
+    trainB; paired, the same trainA face without and with its mask side by side in train."""
+    toy = sample_toyface(face_rng(seed, STREAM_TRAIN_A, index))
+    if paired:
+        unmasked, masked, _ = render_test_triple(toy, size)
+        return {"train": side_by_side(unmasked, masked)}
+    other = sample_toyface(face_rng(seed, STREAM_TRAIN_B, index))
+    return {"trainA": render_face(toy, size, False), "trainB": render_face(other, size, True)}
+
+
+def images_of_test_face(seed: int, index: int, size: int, paired: bool) -> dict[str, Image.Image]:
+    """Folder -> image of test face ``index``: the triple, and with ``paired`` its AB image too."""
+    unmasked, masked, mask = render_test_triple(sample_toyface(face_rng(seed, STREAM_TEST, index)), size)
+    images = {"testA": unmasked, "testB": masked, "testmask": mask}
+    if paired:
+        images["test"] = side_by_side(unmasked, masked)
+    return images
+
+
 # ----------------------------------------------------------------------------- files and CLI
 
 
@@ -692,15 +733,15 @@ def _progress(total: int):
     if tqdm is None:
         return None
     # disable=None turns the bar off when stderr is not a terminal (logs, CI, tests)
-    return tqdm(total=total, desc="toyfaces", unit="img", disable=None)
+    return tqdm(total=total, desc="toyfaces", unit="face", disable=None)
 
 
 def make_toyfaces(out_dir: str | Path, size: int = 64, n_train: int = 400, n_test: int = 50,
-                  seed: int = 0, overwrite: bool = False) -> dict[str, int]:
-    """Writes the data set and returns the number of images per sub-folder.
+                  seed: int = 0, overwrite: bool = False, paired: bool = False) -> dict[str, int]:
+    """Writes the data set (``paired``: the AB layout) and returns the number of images per sub-folder.
 
     Raises FileExistsError if out_dir already holds files and overwrite is False; with
-    overwrite only the five sub-folders this script owns are cleared.
+    overwrite only the sub-folders this script owns (of either layout) are cleared.
     """
     if size < 8 or n_train < 0 or n_test < 0:
         raise ValueError(f"need size >= 8 and non-negative counts, got size={size}, n_train={n_train}, n_test={n_test}")
@@ -708,39 +749,38 @@ def make_toyfaces(out_dir: str | Path, size: int = 64, n_train: int = 400, n_tes
     if _has_files(out):
         if not overwrite:
             raise FileExistsError(f"output folder '{out}' already has files; pass --overwrite to replace them")
-        for name in SUBDIRS:
+        for name in OWNED_SUBDIRS:
             if (out / name).exists():
                 shutil.rmtree(out / name)
-    dirs = {name: out / name for name in SUBDIRS}
-    for d in dirs.values():
-        d.mkdir(parents=True, exist_ok=True)
+    subdirs = PAIRED_SUBDIRS if paired else SUBDIRS
+    for name in subdirs:
+        (out / name).mkdir(parents=True, exist_ok=True)
 
-    bar = _progress(2 * n_train + n_test)
-    for name, stream, masked in (("trainA", STREAM_TRAIN_A, False), ("trainB", STREAM_TRAIN_B, True)):
-        for i in range(n_train):
-            toy = sample_toyface(face_rng(seed, stream, i))
-            render_face(toy, size, masked).save(dirs[name] / f"{i:05d}.png")
-            if bar is not None:
-                bar.update()
-    for i in range(n_test):
-        toy = sample_toyface(face_rng(seed, STREAM_TEST, i))
-        for name, img in zip(("testA", "testB", "testmask"), render_test_triple(toy, size)):
-            img.save(dirs[name] / f"{i:05d}.png")
+    faces = [(images_of_train_face, i) for i in range(n_train)]
+    faces += [(images_of_test_face, i) for i in range(n_test)]
+    bar = _progress(len(faces))
+    for images_of, i in faces:
+        for name, img in images_of(seed, i, size, paired).items():
+            img.save(out / name / f"{i:05d}.png")
         if bar is not None:
             bar.update()
     if bar is not None:
         bar.close()
-    return {"trainA": n_train, "trainB": n_train, "testA": n_test, "testB": n_test, "testmask": n_test}
+    return {name: n_test if name.startswith("test") else n_train for name in subdirs}
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Generate the toy face mask data set (A: no mask, B: mask).")
     p.add_argument("--out", default="datasets/toyfaces", help="output folder")
     p.add_argument("--size", type=int, default=64, help="image side in pixels")
-    p.add_argument("--n_train", type=int, default=400, help="images in trainA and in trainB")
+    p.add_argument("--n_train", type=int, default=400,
+                   help="images in trainA and in trainB (with --paired: AB pairs in train)")
     p.add_argument("--n_test", type=int, default=50, help="test triples (testA, testB, testmask)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--overwrite", action="store_true", help="clear the five sub-folders first")
+    p.add_argument("--paired", action="store_true",
+                   help="pix2pix layout: train/ and test/ hold AB images (unmasked left, the same face masked "
+                        "right), next to testA testB testmask")
+    p.add_argument("--overwrite", action="store_true", help="clear the sub-folders this script writes first")
     return p.parse_args(argv)
 
 
@@ -748,15 +788,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     start = time.perf_counter()
     try:
-        counts = make_toyfaces(args.out, args.size, args.n_train, args.n_test, args.seed, args.overwrite)
+        counts = make_toyfaces(args.out, args.size, args.n_train, args.n_test, args.seed, args.overwrite,
+                               args.paired)
     except FileExistsError as err:
         print(f"make_toyfaces: {err}", file=sys.stderr)
         return 2
     except ValueError as err:
         print(f"make_toyfaces: {err}", file=sys.stderr)
         return 2
-    print(f"toyfaces: {counts['trainA']} trainA, {counts['trainB']} trainB, {counts['testA']} test triples "
-          f"({args.size}px) in {args.out} ({time.perf_counter() - start:.1f}s)")
+    train = ", ".join(f"{counts[name]} {name}" for name in ("train", "trainA", "trainB") if name in counts)
+    layout = "AB pairs, " if args.paired else ""
+    print(f"toyfaces: {train}, {counts['testA']} test triples ({layout}{args.size}px) "
+          f"in {args.out} ({time.perf_counter() - start:.1f}s)")
     return 0
 
 

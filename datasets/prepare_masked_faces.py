@@ -1,7 +1,9 @@
-"""Curate FFHQ (unmasked) and MaskedFace-Net (masked) into trainA/ trainB/ testA/ testB.
+"""Curate FFHQ (unmasked) and MaskedFace-Net (masked) into trainA/ trainB/ testA/ testB (or AB pairs).
 
     python datasets/prepare_masked_faces.py --ffhq /data/ffhq --maskedfacenet /data/MaskedFace-Net \
         --out datasets/masks --n_train 6000 --n_test 1000 --workers 8
+    python datasets/prepare_masked_faces.py --paired --ffhq /data/ffhq --maskedfacenet /data/MaskedFace-Net \
+        --out datasets/masks_paired --n_train 6000 --n_test 1000 --workers 8     # for pix2pix
 
 Every MaskedFace-Net image is an FFHQ face with a mask drawn on, named by its FFHQ index, so the
 split is made by index:
@@ -23,6 +25,29 @@ images is an error before anything is written. Files it never needed to consider
 ``summary.json`` lists the broken files among those it looked at. It then
 writes ``plan.json``, the images (in parallel, each atomically), ``manifest.csv`` and a summary. A
 second run with the same arguments does nothing; an interrupted run writes only what is missing.
+
+Paired data for pix2pix (``--paired``): an index with both images is a true pair, the same face
+without and with a mask. ``--paired`` writes, in the classic AB layout, ``train/NNNNN.png`` and
+``test/NNNNN.png``: A (unmasked) on the left half, B (masked) on the right, each half ``--size`` x
+``--size`` (so the image is 2 * size wide), each rendered exactly as testA/testB are.
+
+- The test indices are exactly those of the unpaired split with the same arguments (the same
+  seeded order, the same checks, taken first), so a pix2pix and a CycleGAN are measured on the same
+  faces. ``testA/``, ``testB/`` (and ``testmask/`` with ``--ffhq_json``) are written as the unpaired
+  split writes them, byte for byte: scripts/evaluate.py reads its references from there, so paired
+  and unpaired results are scored against the very same files.
+- The training pairs are the split's own draw: the indices with both images that the test did not
+  take, in the same seeded order, the first ``--n_train`` whose two images pass the checks
+  (``--n_train`` counts pairs). The unpaired trainA/trainB are on disjoint indices by design, so
+  they hold no pairs to reuse; drawing anew also keeps the paired split independent of the unpaired
+  one's counts. Train and test never share an index.
+- ``--include_imfd`` means what it means unpaired: an index with no CMFD image takes one of its
+  IMFD images as B (still the same face, with the mask worn wrongly). Without it, pairs are CMFD.
+- With ``--format jpg`` the AB image is one JPEG, so its halves equal testA/testB only up to JPEG
+  error; with PNG (the default) they are equal pixel for pixel.
+- ``manifest.csv`` gets a column ``source_b``: the masked source of an AB image.
+- The plan key includes ``--paired``: an --out that holds the other kind of split is refused (one
+  line, exit code 2) unless ``--overwrite`` replaces it; the two kinds never mix in one folder.
 """
 from __future__ import annotations
 
@@ -52,7 +77,10 @@ from util.errors import UserError, run_cli  # noqa: E402
 
 FFHQ_NAME = re.compile(r"^(\d{5})\.png$", re.IGNORECASE)
 MFN_NAME = re.compile(r"^(\d{5})_mask(_mouth_chin|_chin|_nose_mouth)?\.(?:jpe?g|png)$", re.IGNORECASE)
-OUT_DIRS = ("trainA", "trainB", "testA", "testB", "testmask")
+UNPAIRED_DIRS = ("trainA", "trainB", "testA", "testB")
+PAIRED_DIRS = ("train", "test", "testA", "testB")
+OUT_DIRS = ("trainA", "trainB", "train", "test", "testA", "testB", "testmask")  # all --overwrite clears
+MANIFEST_COLUMNS = ["output", "source", "ffhq_index", "domain", "split", "sha256"]
 OWN_FILES = ("plan.json", "manifest.csv", "summary.json", "summary.txt", ".hashes.json")
 PLAN_VERSION = 1
 
@@ -217,50 +245,90 @@ def domain_b_source(kinds: dict[str, Path], include_imfd: bool, rng: random.Rand
     return None
 
 
-def make_plan(args, ffhq: dict[int, Path], masked: dict[int, dict[str, Path]]) -> dict:
-    rng = random.Random(args.seed)
-    b_source = {}
-    for index in sorted(masked):
-        src = domain_b_source(masked[index], args.include_imfd, rng)
-        if src is not None:
-            b_source[index] = src
-    a_source = ffhq
-    shared = sorted(set(a_source) & set(b_source))
-    rng.shuffle(shared)
-    a_only = sorted(set(a_source) - set(b_source))
-    b_only = sorted(set(b_source) - set(a_source))
-    rng.shuffle(a_only)
-    rng.shuffle(b_only)
+class Sources:
+    """Each index's A and B image, and the indices in the seed's order: with both, only A, only B.
 
+    Both kinds of split draw from this one order, which is what makes their test sets equal.
+    """
+
+    def __init__(self, ffhq: dict[int, Path], masked: dict[int, dict[str, Path]], seed: int, include_imfd: bool):
+        rng = random.Random(seed)
+        self.a, self.b = ffhq, {}
+        for index in sorted(masked):
+            src = domain_b_source(masked[index], include_imfd, rng)
+            if src is not None:
+                self.b[index] = src
+        self.shared = sorted(set(self.a) & set(self.b))
+        rng.shuffle(self.shared)
+        self.a_only = sorted(set(self.a) - set(self.b))
+        self.b_only = sorted(set(self.b) - set(self.a))
+        rng.shuffle(self.a_only)
+        rng.shuffle(self.b_only)
+
+    def of_a(self, i: int) -> list[str]:
+        return [str(self.a[i])]
+
+    def of_b(self, i: int) -> list[str]:
+        return [str(self.b[i])]
+
+    def of_pair(self, i: int) -> list[str]:
+        return [str(self.a[i]), str(self.b[i])]
+
+
+def take_unpaired_train(checker: Checker, src: Sources, rest: list[int], args, taken: set) -> list[dict]:
+    # A takes the shared indices from the front, B from the back: they meet only when short.
+    train_a = checker.take(src.a_only + rest, args.n_train, src.of_a, taken)
+    train_b = checker.take(src.b_only + rest[::-1], args.n_train, src.of_b, taken)
+    if len(train_a) < args.n_train or len(train_b) < args.n_train:
+        raise UserError(f"only {len(train_a)} unmasked and {len(train_b)} masked usable training images on "
+                        f"indices apart from each other and from the {args.n_test} test pairs, "
+                        f"{args.n_train} each asked: lower --n_train or --n_test, or add images")
+    return (image_jobs("trainA", train_a, src.a, "A", "train", args.format)
+            + image_jobs("trainB", train_b, src.b, "B", "train", args.format))
+
+
+def take_paired_train(checker: Checker, src: Sources, rest: list[int], args, taken: set) -> list[dict]:
+    train = checker.take(rest, args.n_train, src.of_pair, taken)
+    if len(train) < args.n_train:
+        raise UserError(f"only {len(train)} usable training pairs (an FFHQ image and a masked image of the same "
+                        f"index) apart from the {args.n_test} test pairs, {args.n_train} asked: "
+                        "lower --n_train or --n_test, or add images")
+    return pair_jobs("train", train, src, args.format)
+
+
+def image_jobs(folder: str, indices: Iterable[int], sources: dict, domain: str, split: str, fmt: str) -> list[dict]:
+    return [{"output": f"{folder}/{i:05d}.{fmt}", "source": str(sources[i]), "ffhq_index": i, "domain": domain,
+             "split": split} for i in sorted(indices)]
+
+
+def pair_jobs(split: str, indices: Iterable[int], src: Sources, fmt: str) -> list[dict]:
+    """AB images: the unmasked face on the left, the same face masked on the right."""
+    return [{"output": f"{split}/{i:05d}.{fmt}", "source": str(src.a[i]), "source_b": str(src.b[i]),
+             "ffhq_index": i, "domain": "AB", "split": split} for i in sorted(indices)]
+
+
+def make_plan(args, ffhq: dict[int, Path], masked: dict[int, dict[str, Path]]) -> dict:
+    src = Sources(ffhq, masked, args.seed, args.include_imfd)
     checker = Checker(args.detector, args.workers)
     try:
         taken: set[int] = set()
-        test = checker.take(shared, args.n_test, lambda i: [str(a_source[i]), str(b_source[i])], taken)
+        test = checker.take(src.shared, args.n_test, src.of_pair, taken)
         if len(test) < args.n_test:
             raise UserError(f"only {len(test)} usable test pairs (an FFHQ image and a masked image of the "
                             f"same index), {args.n_test} asked: lower --n_test or add images")
-        rest = [i for i in shared if i not in taken]
-        # A takes the shared indices from the front, B from the back: they meet only when short.
-        train_a = checker.take(a_only + rest, args.n_train, lambda i: [str(a_source[i])], taken)
-        train_b = checker.take(b_only + rest[::-1], args.n_train, lambda i: [str(b_source[i])], taken)
-        if len(train_a) < args.n_train or len(train_b) < args.n_train:
-            raise UserError(f"only {len(train_a)} unmasked and {len(train_b)} masked usable training images on "
-                            f"indices apart from each other and from the {args.n_test} test pairs, "
-                            f"{args.n_train} each asked: lower --n_train or --n_test, or add images")
+        rest = [i for i in src.shared if i not in taken]
+        take_train = take_paired_train if args.paired else take_unpaired_train
+        jobs = take_train(checker, src, rest, args, taken)
         skipped = [{"path": p, "reason": why} for p, why in sorted(checker.verdict.items()) if why]
     finally:
         checker.close()
 
-    jobs = []
-    for split, domain, indices, sources in (("train", "A", train_a, a_source), ("train", "B", train_b, b_source),
-                                            ("test", "A", test, a_source), ("test", "B", test, b_source)):
-        for i in sorted(indices):
-            jobs.append({"output": f"{split}{domain}/{i:05d}.{args.format}", "source": str(sources[i]),
-                         "ffhq_index": i, "domain": domain, "split": split})
+    jobs += image_jobs("testA", test, src.a, "A", "test", args.format)
+    jobs += image_jobs("testB", test, src.b, "B", "test", args.format)
+    if args.paired:
+        jobs += pair_jobs("test", test, src, args.format)
     if args.ffhq_json:
-        for i in sorted(test):
-            jobs.append({"output": f"testmask/{i:05d}.png", "source": str(args.ffhq_json), "ffhq_index": i,
-                         "domain": "mask", "split": "test"})
+        jobs += image_jobs("testmask", test, {i: args.ffhq_json for i in test}, "mask", "test", "png")
     return {"jobs": jobs, "skipped": skipped}
 
 
@@ -294,14 +362,25 @@ def encode(img: Image.Image, fmt: str) -> bytes:
     return buf.getvalue()
 
 
-def render(job: dict, size: int, fmt: str, landmarks: list | None) -> bytes:
-    if job["domain"] == "mask":
-        return encode(landmark_mask(landmarks, size), "png")
-    with Image.open(job["source"]) as im:
+def load_face(path: str, size: int) -> Image.Image:
+    with Image.open(path) as im:
         img = ImageOps.exif_transpose(im).convert("RGB")
     if img.size != (size, size):
         img = img.resize((size, size), Image.Resampling.LANCZOS)
-    return encode(img, fmt)
+    return img
+
+
+def side_by_side(left: Image.Image, right: Image.Image) -> Image.Image:
+    """The classic aligned (AB) image: ``left`` and ``right`` next to each other."""
+    return Image.fromarray(np.hstack([np.asarray(left), np.asarray(right)]))
+
+
+def render(job: dict, size: int, fmt: str, landmarks: list | None) -> bytes:
+    if job["domain"] == "mask":
+        return encode(landmark_mask(landmarks, size), "png")
+    if job["domain"] == "AB":  # the halves are made exactly as testA/NNNNN and testB/NNNNN are
+        return encode(side_by_side(load_face(job["source"], size), load_face(job["source_b"], size)), fmt)
+    return encode(load_face(job["source"], size), fmt)
 
 
 def write_job(out: str, job: dict, size: int, fmt: str, landmarks: list | None) -> tuple[str, str, str]:
@@ -356,8 +435,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = Parser(prog="prepare_masked_faces.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--ffhq", required=True, help="FFHQ folder (images1024x1024/NNNNN/NNNNN.png, any depth)")
     p.add_argument("--maskedfacenet", required=True, help="MaskedFace-Net folder (CMFD/, IMFD/, any depth)")
-    p.add_argument("--out", required=True, help="output folder: trainA trainB testA testB [testmask]")
-    p.add_argument("--n_train", type=int, default=6000, help="training images per domain")
+    p.add_argument("--out", required=True,
+                   help="output folder: trainA trainB testA testB [testmask]; with --paired train test testA testB")
+    p.add_argument("--paired", action="store_true",
+                   help="pix2pix data: train/ and test/ hold AB images (unmasked left, the same face masked right)")
+    p.add_argument("--n_train", type=int, default=6000, help="training images per domain (pairs with --paired)")
     p.add_argument("--n_test", type=int, default=1000, help="paired test faces")
     p.add_argument("--size", type=int, default=286, help="output side in pixels (286 = the classic --load_size)")
     p.add_argument("--format", choices=("png", "jpg"), default="png", help="output format of both domains")
@@ -388,11 +470,48 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def plan_key(args: argparse.Namespace) -> dict:
     """The arguments that decide the output (not --workers or --overwrite)."""
-    keys = ("n_train", "n_test", "size", "format", "seed", "include_imfd", "detector")
+    keys = ("paired", "n_train", "n_test", "size", "format", "seed", "include_imfd", "detector")
     key = {k: getattr(args, k) for k in keys}
     key.update(ffhq=str(Path(args.ffhq).resolve()), maskedfacenet=str(Path(args.maskedfacenet).resolve()),
                ffhq_json=str(Path(args.ffhq_json).resolve()) if args.ffhq_json else None, version=PLAN_VERSION)
     return key
+
+
+def earlier_plan(out: Path, key: dict) -> dict | None:
+    """The plan of an earlier run into ``out`` with this ``key``, to complete; None for an empty ``out``.
+
+    Refuses an ``out`` made with other arguments, of the other kind (paired or unpaired: the two
+    layouts never mix in one folder), or not made by this script at all; --overwrite skips this.
+    """
+    plan_path = out / "plan.json"
+    if not plan_path.is_file():
+        if out.is_dir() and any(out.iterdir()):
+            raise UserError(f"{out} is not empty and holds no plan.json of this script: choose an empty --out or "
+                            f"pass --overwrite (which replaces {' '.join(OUT_DIRS)})")
+        return None
+    old = json.loads(plan_path.read_text())
+    old_key = {"paired": False, **old["key"]}  # plans written before --paired existed are unpaired
+    if old_key["paired"] != key["paired"]:
+        kinds = ["an unpaired split (trainA trainB)", "a paired split (train test)"]
+        raise UserError(f"{out} holds {kinds[old_key['paired']]}, not {kinds[key['paired']]}: choose another "
+                        "--out, or pass --overwrite to replace it")
+    if old_key != key:
+        changed = sorted(k for k in key if old_key.get(k) != key[k])
+        raise UserError(f"{out} was made with other arguments or sources ({', '.join(changed)} differ): "
+                        "pass --overwrite to redo it, or choose another --out")
+    return old
+
+
+def manifest(jobs: list[dict], sha: dict[str, str], paired: bool) -> str:
+    """manifest.csv: a row per output written; a paired split adds source_b (an AB image's masked source)."""
+    rows = io.StringIO()
+    writer = csv.writer(rows, lineterminator="\n")
+    writer.writerow(MANIFEST_COLUMNS + (["source_b"] if paired else []))
+    for job in jobs:
+        if job["output"] in sha:
+            row = [job["output"], job["source"], job["ffhq_index"], job["domain"], job["split"], sha[job["output"]]]
+            writer.writerow(row + ([job.get("source_b", "")] if paired else []))
+    return rows.getvalue()
 
 
 def clear_outputs(out: Path) -> None:
@@ -413,26 +532,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         sources.append(Path(args.ffhq_json))
     key = dict(plan_key(args), sources=fingerprint(sources))
 
-    plan_path = out / "plan.json"
-    old = json.loads(plan_path.read_text()) if plan_path.is_file() else None
-    if old is not None and not args.overwrite and old["key"] != key:
-        changed = sorted(k for k in key if old["key"].get(k) != key[k])
-        raise UserError(f"{out} was made with other arguments or sources ({', '.join(changed)} differ): "
-                        "pass --overwrite to redo it, or choose another --out")
-    if old is None and not args.overwrite and out.is_dir() and any(out.iterdir()):
-        raise UserError(f"{out} is not empty and holds no plan.json of this script: choose an empty --out "
-                        "or pass --overwrite (which replaces trainA trainB testA testB testmask)")
-
-    if old is not None and not args.overwrite:
-        plan = old
-    else:
+    image_dirs = PAIRED_DIRS if args.paired else UNPAIRED_DIRS
+    plan = None if args.overwrite else earlier_plan(out, key)
+    if plan is None:
         plan = make_plan(args, ffhq, masked)  # may raise: nothing has been written yet
         load_landmarks(args.ffhq_json, {j["ffhq_index"] for j in plan["jobs"] if j["domain"] == "mask"})
         plan = {"key": key, **plan}
         clear_outputs(out)
-        for name in OUT_DIRS[:4] + (("testmask",) if args.ffhq_json else ()):
+        for name in image_dirs + (("testmask",) if args.ffhq_json else ()):
             (out / name).mkdir(parents=True, exist_ok=True)
-        write_if_changed(plan_path, json.dumps(plan, indent=1) + "\n")
+        write_if_changed(out / "plan.json", json.dumps(plan, indent=1) + "\n")
 
     hashes_path = out / ".hashes.json"
     hashes = json.loads(hashes_path.read_text()) if hashes_path.is_file() else {}
@@ -477,17 +586,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             new_hashes[job["output"]] = [st.st_size, st.st_mtime_ns, sha[job["output"]]]
     write_if_changed(hashes_path, json.dumps(new_hashes, sort_keys=True) + "\n")
 
-    rows = io.StringIO()
-    writer = csv.writer(rows, lineterminator="\n")
-    writer.writerow(["output", "source", "ffhq_index", "domain", "split", "sha256"])
-    for job in plan["jobs"]:
-        if job["output"] in sha:
-            writer.writerow([job["output"], job["source"], job["ffhq_index"], job["domain"], job["split"],
-                             sha[job["output"]]])
-    write_if_changed(out / "manifest.csv", rows.getvalue())
+    write_if_changed(out / "manifest.csv", manifest(plan["jobs"], sha, args.paired))
 
     counts = {name: sum(1 for j in plan["jobs"] if j["output"].startswith(name + "/") and j["output"] in sha)
-              for name in OUT_DIRS}
+              for name in image_dirs + ("testmask",)}
     summary = {"counts": counts, "skipped": dup_skipped + plan["skipped"] + failed,
                "unmatched": unmatched_a + unmatched_b}
     write_if_changed(out / "summary.json", json.dumps(summary, indent=1) + "\n")

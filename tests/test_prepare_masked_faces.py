@@ -129,11 +129,11 @@ def _run(argv: list[str]) -> int:
     return run_cli(pmf.main, argv, PROG)
 
 
-def _manifest(out: Path) -> list[dict]:
+def _manifest(out: Path, paired: bool = False) -> list[dict]:
     with open(out / "manifest.csv", newline="") as f:
         reader = csv.reader(f)
         header = next(reader)
-        assert header == HEADER
+        assert header == HEADER + (["source_b"] if paired else [])
         return [dict(zip(header, row)) for row in reader]
 
 
@@ -631,3 +631,225 @@ def test_ffhq_json_without_landmarks_fails_before_writing(trees, tmp_path: Path,
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "face_landmarks" in err
     assert not out.exists()
+
+
+# --------------------------------------------------------------------------------------------- #
+# --paired: AB images for pix2pix
+# --------------------------------------------------------------------------------------------- #
+PAIRED_FOLDERS = ("train", "test", "testA", "testB")
+
+
+@pytest.fixture(scope="module")
+def run_paired(trees, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("paired") / "out"
+    assert _run(_argv(trees, out, "--paired")) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def ffhq_json(tmp_path_factory) -> Path:
+    js = tmp_path_factory.mktemp("meta") / "ffhq-dataset-v2.json"
+    js.write_text(json.dumps({str(i): {"image": {"face_landmarks": _landmarks()}} for i in FFHQ_INDICES}))
+    return js
+
+
+def _pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"), dtype=np.int16)
+
+
+def _halves(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    ab = _pixels(path)
+    half = ab.shape[1] // 2
+    return ab[:, :half], ab[:, half:]
+
+
+def _lanczos(source: str) -> np.ndarray:
+    """The documented rendering of one half: the source resized to SIZE with a Lanczos filter."""
+    with Image.open(source) as im:
+        return np.asarray(im.convert("RGB").resize((SIZE, SIZE), Image.Resampling.LANCZOS), dtype=np.int16)
+
+
+def _error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = [l for l in err.strip().splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"{PROG}: error:") and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_paired_layout_and_sizes(run_paired: Path) -> None:
+    assert sorted(p.name for p in run_paired.iterdir() if p.is_dir()) == sorted(PAIRED_FOLDERS)
+    expected = {"train": N_TRAIN, "test": N_TEST, "testA": N_TEST, "testB": N_TEST}
+    for folder, n in expected.items():
+        files = sorted((run_paired / folder).iterdir())
+        assert len(files) == n, folder
+        for p in files:
+            assert re.fullmatch(r"\d{5}\.png", p.name), p
+            with Image.open(p) as im:
+                side = (2 * SIZE, SIZE) if folder in ("train", "test") else (SIZE, SIZE)
+                assert im.format == "PNG" and im.mode == "RGB" and im.size == side, p
+    summary = json.loads((run_paired / "summary.json").read_text())
+    assert summary["counts"] == {**expected, "testmask": 0}
+    assert "train: 6" in (run_paired / "summary.txt").read_text()
+
+
+def test_paired_test_halves_are_testA_and_testB(run_paired: Path) -> None:
+    names = sorted(p.name for p in (run_paired / "test").iterdir())
+    assert names == sorted(p.name for p in (run_paired / "testA").iterdir())
+    for name in names:
+        left, right = _halves(run_paired / "test" / name)
+        assert np.array_equal(left, _pixels(run_paired / "testA" / name)), name
+        assert np.array_equal(right, _pixels(run_paired / "testB" / name)), name
+
+
+def test_paired_train_halves_are_the_same_face_unmasked_and_masked(run_paired: Path, run_png: Path) -> None:
+    rows = {r["output"]: r for r in _manifest(run_paired, paired=True)}
+    in_unpaired_train_a = 0
+    for p in sorted((run_paired / "train").iterdir()):
+        index = int(p.stem)
+        left, right = _halves(p)
+        for half in (left, right):  # both halves show the face of this index ...
+            assert _nearest_index(half[: SIZE // 2].reshape(-1, 3).mean(axis=0)) == index, p
+        assert right[-3:].mean() > 230 and abs(left[-3:].mean() - _colour(index).mean()) < 20  # ... B masked
+        row = rows[f"train/{p.name}"]
+        assert np.array_equal(left, _lanczos(row["source"])) and np.array_equal(right, _lanczos(row["source_b"]))
+        if (run_png / "trainA" / p.name).is_file():  # the unpaired split's image of the same index
+            assert np.array_equal(left, _pixels(run_png / "trainA" / p.name))
+            in_unpaired_train_a += 1
+    assert in_unpaired_train_a, "the fixture should give the two splits some training faces in common"
+
+
+def test_paired_train_and_test_are_disjoint_and_usable(run_paired: Path) -> None:
+    train, test = _indices(run_paired, "train"), _indices(run_paired, "test")
+    assert len(train) == N_TRAIN and len(test) == N_TEST and not train & test
+    assert test == _indices(run_paired, "testA") == _indices(run_paired, "testB")
+    # a pair needs both images: never an index without a CMFD image or with a broken file
+    assert not (train | test) & (NO_CMFD | {CORRUPT_FFHQ, ZERO_BYTE_CMFD})
+
+
+@pytest.mark.parametrize("extra, seed", [((), 0), ((), 1), (("--include_imfd",), 0), (("--ffhq_json", "JSON"), 2)],
+                         ids=["seed0", "seed1", "include_imfd", "ffhq_json"])
+def test_paired_test_set_is_the_unpaired_one(trees, ffhq_json: Path, tmp_path: Path, extra, seed) -> None:
+    """Same seed and arguments: the same test faces, and testA/testB/testmask byte for byte."""
+    extra = [str(ffhq_json) if a == "JSON" else a for a in extra]
+    unpaired, paired = tmp_path / "unpaired", tmp_path / "paired"
+    assert _run(_argv(trees, unpaired, *extra, seed=seed)) == 0
+    assert _run(_argv(trees, paired, "--paired", *extra, seed=seed)) == 0
+    assert _indices(paired, "test") == _indices(unpaired, "testA")
+    refs = ("testA", "testB", "testmask")
+    assert _image_files(paired, refs) == _image_files(unpaired, refs)
+    for rel in _image_files(unpaired, refs):
+        assert (paired / rel).read_bytes() == (unpaired / rel).read_bytes(), rel
+    assert not _indices(paired, "train") & _indices(unpaired, "testA")
+
+
+def test_paired_include_imfd_pairs_an_index_with_its_imfd_image(trees, tmp_path: Path) -> None:
+    """With IMFD, 32 indices are left after 4 test pairs, 30 usable: 30 training pairs take them all."""
+    out = tmp_path / "out"
+    assert _run(_argv(trees, out, "--paired", "--include_imfd", n_train=30, n_test=4)) == 0
+    assert NO_CMFD <= _indices(out, "train") | _indices(out, "test")
+    for r in _manifest(out, paired=True):
+        if r["domain"] == "AB":
+            name = Path(r["source_b"]).name
+            assert int(name[:5]) == int(r["ffhq_index"])
+            assert IMFD_RE.match(name) if int(r["ffhq_index"]) in NO_CMFD else CMFD_RE.match(name), r
+
+
+def test_paired_manifest(run_paired: Path, trees) -> None:
+    ffhq, mfn = (t.resolve() for t in trees)
+    rows = _manifest(run_paired, paired=True)
+    assert sorted(r["output"] for r in rows) == _image_files(run_paired, PAIRED_FOLDERS)
+    for r in rows:
+        assert r["sha256"] == hashlib.sha256((run_paired / r["output"]).read_bytes()).hexdigest(), r
+        folder, name = r["output"].split("/")
+        assert int(r["ffhq_index"]) == int(Path(name).stem)
+        assert r["split"] == ("train" if folder == "train" else "test")
+        assert r["domain"] == {"train": "AB", "test": "AB", "testA": "A", "testB": "B"}[folder]
+        assert ffhq in Path(r["source"]).resolve().parents or r["domain"] == "B"
+        if r["domain"] == "AB":
+            assert mfn in Path(r["source_b"]).resolve().parents
+            assert int(Path(r["source_b"]).name[:5]) == int(r["ffhq_index"])
+        else:
+            assert r["source_b"] == ""
+
+
+def test_paired_jpg_halves_match_up_to_jpeg_error(trees, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert _run(_argv(trees, out, "--paired", "--format", "jpg")) == 0
+    for p in sorted((out / "test").iterdir()):
+        assert p.suffix == ".jpg"
+        with Image.open(p) as im:
+            assert im.format == "JPEG" and im.size == (2 * SIZE, SIZE)
+        left, right = _halves(p)
+        assert np.abs(left - _pixels(out / "testA" / p.name)).mean() < 3
+        assert np.abs(right - _pixels(out / "testB" / p.name)).mean() < 3
+
+
+@pytest.fixture
+def fresh_paired(trees, tmp_path: Path) -> Path:
+    out = tmp_path / "out"
+    assert _run(_argv(trees, out, "--paired")) == 0
+    return out
+
+
+def test_paired_rerun_writes_nothing(trees, fresh_paired: Path) -> None:
+    before = _snapshot(fresh_paired)
+    assert _run(_argv(trees, fresh_paired, "--paired")) == 0
+    assert _snapshot(fresh_paired) == before
+
+
+def test_paired_interrupted_run_is_completed(trees, fresh_paired: Path) -> None:
+    before = _snapshot(fresh_paired)
+    victims = {"train/" + sorted(p.name for p in (fresh_paired / "train").iterdir())[0],
+               "testA/" + sorted(p.name for p in (fresh_paired / "testA").iterdir())[-1]}
+    for rel in victims:
+        (fresh_paired / rel).unlink()
+    assert _run(_argv(trees, fresh_paired, "--paired")) == 0
+    after = _snapshot(fresh_paired)
+    assert sorted(after) == sorted(before)
+    for rel, (data, mtime) in before.items():
+        if not Path(rel).name.startswith("."):
+            assert after[rel][0] == data, rel
+        if rel.split("/")[0] in PAIRED_FOLDERS and rel not in victims:
+            assert after[rel][1] == mtime, f"{rel} was rewritten"
+
+
+def test_paired_overwrite_replaces_an_unpaired_split(trees, fresh: Path) -> None:
+    assert _run(_argv(trees, fresh, "--paired", "--overwrite")) == 0
+    assert sorted(p.name for p in fresh.iterdir() if p.is_dir()) == sorted(PAIRED_FOLDERS)
+    assert _image_files(fresh, PAIRED_FOLDERS) == sorted(r["output"] for r in _manifest(fresh, paired=True))
+
+
+@pytest.mark.parametrize("first, then", [((), ("--paired",)), (("--paired",), ())], ids=["unpaired", "paired"])
+def test_out_holding_the_other_kind_is_refused(trees, tmp_path: Path, capsys, first, then) -> None:
+    out = tmp_path / "out"
+    assert _run(_argv(trees, out, *first)) == 0
+    before = _snapshot(out)
+    capsys.readouterr()
+    assert _run(_argv(trees, out, *then)) == 2
+    line = _error_line(capsys)
+    assert ("holds an unpaired split" if not first else "holds a paired split") in line and "--overwrite" in line
+    assert _snapshot(out) == before
+
+
+def test_plan_from_before_paired_counts_as_unpaired(trees, fresh: Path, capsys) -> None:
+    plan = json.loads((fresh / "plan.json").read_text())
+    del plan["key"]["paired"]
+    (fresh / "plan.json").write_text(json.dumps(plan, indent=1) + "\n")
+    before = _snapshot(fresh)
+    assert _run(_argv(trees, fresh)) == 0
+    assert _snapshot(fresh) == before
+    capsys.readouterr()
+    assert _run(_argv(trees, fresh, "--paired")) == 2
+    assert "holds an unpaired split" in _error_line(capsys)
+
+
+@pytest.mark.parametrize("n_train, n_test", [(28, 4), (1, 32)], ids=["train_pairs", "test_pairs"])
+def test_paired_too_few_pairs_fails_before_writing(trees, tmp_path: Path, capsys, n_train, n_test) -> None:
+    """29 indices are left after 4 test pairs, 7 and 8 have a broken image: 27 usable training pairs."""
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert _run(_argv(trees, out, "--paired", n_train=n_train, n_test=n_test)) == 2
+    assert "pairs" in _error_line(capsys)
+    assert not out.exists()
+    assert _run(_argv(trees, out, "--paired", n_train=27, n_test=4)) == 0

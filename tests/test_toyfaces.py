@@ -48,17 +48,21 @@ def data(tmp_path_factory) -> Path:
     return out
 
 
-def test_layout_sizes_and_modes(data: Path) -> None:
-    expected = {"trainA": N_TRAIN, "trainB": N_TRAIN, "testA": N_TEST, "testB": N_TEST, "testmask": N_TEST}
-    assert sorted(p.name for p in data.iterdir()) == sorted(expected)
+def _check_layout(out: Path, expected: dict[str, int], wide: tuple[str, ...] = ()) -> None:
+    """Exactly the ``expected`` sub-folders with their counts of NNNNN.png; AB images in ``wide``."""
+    assert sorted(p.name for p in out.iterdir()) == sorted(expected)
     for sub, n in expected.items():
-        names = sorted(p.name for p in (data / sub).iterdir())
+        names = sorted(p.name for p in (out / sub).iterdir())
         assert names == [f"{i:05d}.png" for i in range(n)]
         for name in names:
-            with Image.open(data / sub / name) as im:
+            with Image.open(out / sub / name) as im:
                 assert im.format == "PNG"
-                assert im.size == (SIZE, SIZE)
+                assert im.size == ((2 * SIZE, SIZE) if sub in wide else (SIZE, SIZE))
                 assert im.mode == ("L" if sub == "testmask" else "RGB")
+
+
+def test_layout_sizes_and_modes(data: Path) -> None:
+    _check_layout(data, {"trainA": N_TRAIN, "trainB": N_TRAIN, "testA": N_TEST, "testB": N_TEST, "testmask": N_TEST})
 
 
 def test_same_seed_is_byte_identical_other_seed_differs(data: Path, tmp_path: Path) -> None:
@@ -194,3 +198,76 @@ def test_empty_existing_folder_is_fine(tmp_path: Path) -> None:
     (out / "trainA").mkdir(parents=True)
     assert tf.main(["--out", str(out), "--size", str(SIZE), "--n_train", "1", "--n_test", "0"]) == 0
     assert len(list((out / "trainB").iterdir())) == 1
+
+
+# ----------------------------------------------------------------------------- --paired (pix2pix)
+PAIRED_COUNTS = {"train": N_TRAIN, "test": N_TEST, "testA": N_TEST, "testB": N_TEST, "testmask": N_TEST}
+
+
+@pytest.fixture(scope="module")
+def paired(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("toy") / "toyfaces_paired"
+    assert _generate(out, paired=True) == PAIRED_COUNTS
+    return out
+
+
+def _halves(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    ab = _arr(path)
+    return ab[:, : ab.shape[1] // 2], ab[:, ab.shape[1] // 2:]
+
+
+def _train_mask(i: int) -> np.ndarray:
+    """Where the renderer put training face i's mask (True inside)."""
+    toy = tf.sample_toyface(tf.face_rng(0, tf.STREAM_TRAIN_A, i))
+    return np.asarray(tf.render_test_triple(toy, SIZE)[2]) == 255
+
+
+def test_paired_layout_even_width(paired: Path) -> None:
+    _check_layout(paired, PAIRED_COUNTS, wide=("train", "test"))  # each half SIZE x SIZE
+
+
+def test_paired_test_faces_are_the_unpaired_ones(paired: Path, data: Path) -> None:
+    for sub in ("testA", "testB", "testmask"):
+        for p in sorted((data / sub).iterdir()):
+            assert (paired / sub / p.name).read_bytes() == p.read_bytes(), f"{sub}/{p.name}"
+    for i in range(N_TEST):
+        name = f"{i:05d}.png"
+        left, right = _halves(paired / "test" / name)
+        assert np.array_equal(left, _arr(paired / "testA" / name))
+        assert np.array_equal(right, _arr(paired / "testB" / name))
+
+
+def test_paired_train_halves_differ_only_inside_the_mask(paired: Path, data: Path) -> None:
+    for i in range(N_TRAIN):
+        name = f"{i:05d}.png"
+        left, right = _halves(paired / "train" / name)
+        inside = _train_mask(i)
+        assert 0.04 < inside.mean() < 0.5
+        assert np.array_equal(left[~inside], right[~inside]), "pixel-identical outside the mask"
+        diff = np.abs(left - right).sum(axis=-1)
+        assert diff[inside].mean() > 40 and (diff[inside] > 0).mean() > 0.9, "the mask must show"
+        # the unmasked half is the unpaired layout's trainA face of the same number
+        assert np.array_equal(left, _arr(data / "trainA" / name))
+
+
+def test_paired_train_faces_are_not_test_faces(paired: Path) -> None:
+    test_a = [_arr(p) for p in sorted((paired / "testA").glob("*.png"))]
+    for p in sorted((paired / "train").glob("*.png")):
+        left, _ = _halves(p)
+        for other in test_a:
+            assert np.abs(left - other).mean() > 10, p.name
+
+
+def test_paired_is_deterministic(paired: Path, tmp_path: Path) -> None:
+    _generate(tmp_path / "again", paired=True)
+    assert _files(tmp_path / "again") == _files(paired)
+
+
+def test_paired_command_line_and_overwrite_of_the_unpaired_layout(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "toy"
+    base = ["--out", str(out), "--size", str(SIZE), "--n_train", "2", "--n_test", "1"]
+    assert tf.main(base) == 0
+    assert tf.main(base + ["--paired"]) == 2  # not over the unpaired layout without --overwrite
+    assert tf.main(base + ["--paired", "--overwrite"]) == 0
+    assert "2 train, 1 test triples (AB pairs" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == sorted(tf.PAIRED_SUBDIRS), "no stale trainA/trainB"
