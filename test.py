@@ -1,13 +1,21 @@
-"""Translate images with a trained CycleGAN.
+"""Translate images with a trained CycleGAN or pix2pix model.
 
     # both directions of a run: testA -> fake_B (+ rec_A), testB -> fake_A (+ rec_B)
     python test.py --dataroot datasets/toyfaces --name toy --model cycle_gan
     # one folder through one generator (_A puts masks on, _B takes them off)
     python test.py --dataroot my_faces/ --name toy --model test --model_suffix _A --num_test 100000
+    # a pix2pix run on aligned AB images <dataroot>/test/NAME.png: NAME_real_A, NAME_fake_B, NAME_real_B
+    python test.py --dataroot datasets/masks_paired --name p2p --model pix2pix
 
 Architecture flags (--netG, --ngf, --norm, --no_dropout, --input_nc, --output_nc, --attention) come
 from the run's ``train_opt.json`` when not given, or, for a checkpoint without one (a classic released
-model), from the checkpoint itself; a flag that contradicts the checkpoint is one clear error.
+model), from the checkpoint itself; a flag that contradicts the checkpoint is one clear error. A
+pix2pix run's ``--direction`` comes from its train_opt.json too (give it for a classic checkpoint).
+
+pix2pix writes the classic ``real_A`` (the input half: the left one, or the right one with
+``--direction BtoA``), ``fake_B`` (G's translation) and ``real_B`` (the other half, the true
+target). With ``--dataset_mode single`` it translates every image of ``--dataroot`` itself
+(``real_A`` and ``fake_B``). Without ``--eval`` its U-Net keeps dropout on, as in the classic code.
 
 Writes ``<results_dir>/<name>/<phase>_<epoch>/images/<name>_<label>.png`` (sub-folders of the input
 kept), an ``index.html`` showing them side by side, and the options used (``test_opt.txt``/``.json``).
@@ -24,14 +32,13 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from data import collate_images, loader_workers
-from data.datasets import SingleDataset
-from models import acceleration
-from models.cycle_gan_model import CycleGANModel, select_device
-from models.test_model import TestModel
+from data import check_even_widths, collate_images, loader_workers
+from data.datasets import AlignedTestDataset, SingleDataset
+from models import MODELS, acceleration, other_model_hint
+from models.common import select_device
 from options.base_options import (GENERATOR_FLAGS, adopt_run_flags, check_size_fits_generator, load_run_options,
                                   save_options, usable_gpu_ids)
 from options.test_options import parse_test_options
@@ -49,7 +56,7 @@ def checkpoint_label(opt) -> str:
 
 
 def generator_files(opt) -> list[str]:
-    return ["G_A", "G_B"] if opt.model == "cycle_gan" else ["G" + opt.model_suffix]
+    return ["G" + opt.model_suffix] if opt.model == "test" else list(MODELS[opt.model].GENERATOR_FILES)
 
 
 def resolve_architecture(opt, given: set[str], run_dir: Path) -> None:
@@ -58,13 +65,14 @@ def resolve_architecture(opt, given: set[str], run_dir: Path) -> None:
     first = net_path(run_dir, label, generator_files(opt)[0])
     if not first.is_file():
         raise UserError(f"no checkpoint {first}: check --name, --checkpoints_dir, --epoch, --load_iter"
-                        + (" and --model_suffix" if opt.model == "test" else ""))
+                        + (" and --model_suffix" if opt.model == "test" else "")
+                        + other_model_hint(run_dir, label, opt.model))
     run = load_run_options(run_dir)
     if run is not None:
         if opt.model == "test" and opt.model_suffix == "_B":  # G_BA maps B (output_nc) to A (input_nc)
             run = dict(run, input_nc=run.get("output_nc"), output_nc=run.get("input_nc"))
         adopt_run_flags(opt, given, run, GENERATOR_FLAGS, f"{run_dir}/train_opt.json")
-        for flag in DATA_FLAGS:
+        for flag in DATA_FLAGS + (("direction",) if opt.model == "pix2pix" else ()):
             if flag not in given and flag in run:
                 setattr(opt, flag, run[flag])
     else:
@@ -120,13 +128,40 @@ class ResultsPage:
         self.page.save()
 
 
-def translate_folder(model, dataset: SingleDataset, direction: str, opt, out_dir: Path, what: str,
+def test_jobs(opt) -> list[tuple[Dataset, str, str]]:
+    """(dataset, direction, what) of each folder to translate. Every folder is scanned (and checked)
+    here, before any result is written."""
+    a_nc, b_nc = (opt.input_nc, opt.output_nc) if opt.direction == "AtoB" else (opt.output_nc, opt.input_nc)
+    root = Path(opt.dataroot)
+    if opt.model == "pix2pix" and opt.dataset_mode == "aligned":
+        dataset = AlignedTestDataset(opt.dataroot, opt.phase, opt.max_dataset_size, opt.preprocess, opt.load_size,
+                                     opt.crop_size, opt.direction, a_nc, b_nc)
+        check_even_widths(dataset.AB_paths, str(dataset.root))
+        return [(dataset, opt.direction, str(dataset.root))]
+    if opt.model == "cycle_gan":
+        folders = [(root / f"{opt.phase}A", "AtoB", a_nc, f"{opt.phase}A"),
+                   (root / f"{opt.phase}B", "BtoA", b_nc, f"{opt.phase}B")]
+        if opt.direction == "BtoA":
+            folders = [(folder, "BtoA" if d == "AtoB" else "AtoB", nc, what) for folder, d, nc, what in folders]
+    else:  # one folder through one generator: --model test, or pix2pix's G with --dataset_mode single
+        folders = [(root, opt.direction if opt.model == "pix2pix" else "AtoB", opt.input_nc, "--dataroot")]
+    return [(SingleDataset(str(folder), opt.max_dataset_size, opt.preprocess, opt.load_size, opt.crop_size,
+                           channels, what=what), direction, what) for folder, direction, channels, what in folders]
+
+
+def as_groups(images: torch.Tensor | list[torch.Tensor]) -> list[torch.Tensor]:
+    """A collated batch as model inputs: the stacked tensor, or (mixed sizes) one image at a time."""
+    return [images] if isinstance(images, torch.Tensor) else [im.unsqueeze(0) for im in images]
+
+
+def translate_folder(model, dataset: Dataset, direction: str, opt, out_dir: Path, what: str,
                      writer: ImageWriter, page: ResultsPage, skipped: list[str]) -> int:
     """Run every image of ``dataset`` (up to --num_test) through the model in batches; returns the count.
 
     Images stream through: workers decode the next batches while the model runs, finished pictures
     go to the writer threads, and only the first rows reach the HTML page, so a folder of any size
     (FFHQ's 70,000) runs in constant memory. Unreadable files are reported and added to ``skipped``.
+    An aligned test set's true target half is written beside the translation, as ``real_B``.
     """
     subset = torch.utils.data.Subset(dataset, range(min(len(dataset), opt.num_test)))
     workers = loader_workers(opt.num_threads)
@@ -142,12 +177,13 @@ def translate_folder(model, dataset: SingleDataset, direction: str, opt, out_dir
         images = batch["image"]
         if not batch["relpath"]:
             continue
-        groups = [images] if isinstance(images, torch.Tensor) else [im.unsqueeze(0) for im in images]
         outputs: dict[str, list[np.ndarray]] = {}
-        for group in groups:
+        for group in as_groups(images):
             for label, tensor in model.translate(group, direction).items():
                 to_pictures = maps_to_images if label.startswith("attn") else tensors_to_images
                 outputs.setdefault(label, []).extend(to_pictures(tensor))
+        if "target" in batch:  # pix2pix's classic name for the true target
+            outputs["real_B"] = [picture for group in as_groups(batch["target"]) for picture in tensors_to_images(group)]
         for k, relpath in enumerate(batch["relpath"]):
             size = batch["size"][k] if opt.preprocess == "none" else None
             names = [output_name(relpath, label) for label in outputs]
@@ -170,24 +206,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     acceleration.configure_backends(device, opt.cudnn_benchmark)
     label = checkpoint_label(opt)
 
-    if opt.model == "cycle_gan":
-        model = CycleGANModel(opt, device)
-        model.load(run_dir, label, ["G_AB", "G_BA"])
-        a_nc, b_nc = (opt.input_nc, opt.output_nc) if opt.direction == "AtoB" else (opt.output_nc, opt.input_nc)
-        root = Path(opt.dataroot)
-        jobs = [(root / f"{opt.phase}A", "AtoB", a_nc, f"{opt.phase}A"),
-                (root / f"{opt.phase}B", "BtoA", b_nc, f"{opt.phase}B")]
-        if opt.direction == "BtoA":
-            jobs = [(folder, "BtoA" if d == "AtoB" else "AtoB", nc, what) for folder, d, nc, what in jobs]
-    else:
-        model = TestModel(opt, device)
-        model.load(run_dir, label)
-        jobs = [(Path(opt.dataroot), "AtoB", opt.input_nc, "--dataroot")]
+    model = MODELS[opt.model](opt, device)  # opt.isTrain is False: generators only
+    model.load(run_dir, label)
     if opt.eval:
         model.eval()
-    # Every folder is scanned (and checked) before any result is written.
-    datasets = [SingleDataset(str(folder), opt.max_dataset_size, opt.preprocess, opt.load_size, opt.crop_size,
-                              channels, what=what) for folder, _, channels, what in jobs]
+    jobs = test_jobs(opt)
 
     out_dir = results_folder(opt)
     save_options(opt, parser, out_dir)  # beside the results, so a read-only checkpoint folder works
@@ -197,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     total, skipped = 0, []
     try:
         try:
-            for dataset, (_, direction, _, what) in zip(datasets, jobs):
+            for dataset, direction, what in jobs:
                 total += translate_folder(model, dataset, direction, opt, out_dir, what, writer, page, skipped)
         finally:
             writer.close()

@@ -1,6 +1,8 @@
-"""Train a CycleGAN: domain A (unmasked faces) <-> domain B (masked faces).
+"""Train a CycleGAN (unpaired: domain A, unmasked faces <-> domain B, masked faces) or a pix2pix
+model (aligned A|B pairs, ``--model pix2pix``).
 
     python train.py --dataroot datasets/toyfaces --name toy --display_id 0 ...
+    python train.py --dataroot datasets/masks_paired --name p2p --model pix2pix --display_id 0 ...
     torchrun --nproc_per_node 4 train.py --dataroot ... --name big --amp bf16 --channels_last
 
 Takes the classic pytorch-CycleGAN-and-pix2pix flags. Launched by torchrun, every process trains
@@ -27,8 +29,8 @@ import torch
 from tqdm import tqdm
 
 from data import train_loader
-from models import acceleration
-from models.cycle_gan_model import CycleGANModel, loss_values
+from models import MODELS, acceleration, other_model_hint
+from models.common import loss_values
 from options.base_options import (DISCRIMINATOR_FLAGS, GENERATOR_FLAGS, adopt_run_flags, check_size_fits_generator,
                                   load_run_options, save_options, usable_gpu_ids)
 from options.train_options import min_image_side, parse_train_options
@@ -52,15 +54,20 @@ def resume_point(opt, run_dir: Path, given: set[str]) -> str | None:
     """The checkpoint label to resume from, or None for a new run; adopts the run's architecture."""
     label = f"iter_{opt.load_iter}" if opt.load_iter > 0 else opt.epoch
     if not opt.continue_train:
-        if any(run_dir.glob("*_net_G_A.pth")):
+        if any(run_dir.glob("*_net_G*.pth")):
             raise UserError(f"{run_dir} already holds checkpoints of a run named {opt.name!r}: pass "
                             "--continue_train to resume it, or choose another --name")
         return None
-    if not net_path(run_dir, label, "G_A").is_file():
-        raise UserError(f"--continue_train: no checkpoint {net_path(run_dir, label, 'G_A')}; "
-                        "check --name, --checkpoints_dir, --epoch and --load_iter")
+    first = net_path(run_dir, label, MODELS[opt.model].GENERATOR_FILES[0])
+    if not first.is_file():
+        raise UserError(f"--continue_train: no checkpoint {first}; check --name, --checkpoints_dir, --epoch and "
+                        f"--load_iter{other_model_hint(run_dir, label, opt.model)}")
     run = load_run_options(run_dir)
-    adopt_run_flags(opt, given, run, GENERATOR_FLAGS + DISCRIMINATOR_FLAGS, f"{run_dir}/train_opt.json")
+    if run and run.get("model", "cycle_gan") != opt.model:
+        raise UserError(f"--model {opt.model} contradicts {run_dir}/train_opt.json, which has model={run['model']}: "
+                        f"pass --model {run['model']} to resume it")
+    resumed = GENERATOR_FLAGS + DISCRIMINATOR_FLAGS + (("direction",) if opt.model == "pix2pix" else ())
+    adopt_run_flags(opt, given, run, resumed, f"{run_dir}/train_opt.json")
     if run and "seed" not in given and run.get("seed") is not None:
         opt.seed = run["seed"]
     return label
@@ -68,7 +75,8 @@ def resume_point(opt, run_dir: Path, given: set[str]) -> str | None:
 
 def generator_losses(names: tuple[str, ...]) -> list[str]:
     """The terms of the generators' objective (all but the discriminators'): G_A, G_B, cycle_*, idt_*,
-    and attn_* with --attention; their epoch mean drives --lr_policy plateau."""
+    and attn_* with --attention (CycleGAN), G_GAN and G_L1 (pix2pix); their epoch mean drives
+    --lr_policy plateau."""
     return [name for name in names if not name.startswith("D_")]
 
 
@@ -122,7 +130,7 @@ def train(opt, given: set[str], parser, ctx: distributed.Context, argv: list[str
     if ctx.distributed and opt.norm == "batch" and device.type == "cpu":
         say("train.py: note: SyncBatchNorm needs GPUs; on the CPU each process normalises its own batch")
 
-    model = CycleGANModel(opt, device, ddp=ctx.distributed)
+    model = MODELS[opt.model](opt, device, ddp=ctx.distributed)
     if ctx.distributed:  # same initial weights everywhere (DDP checks), then each rank its own dropout
         seed_everything(opt.seed + ctx.rank)
     first_epoch, skip, total_iters, state = opt.epoch_count, 0, 0, {}
@@ -152,9 +160,8 @@ def train(opt, given: set[str], parser, ctx: distributed.Context, argv: list[str
             say(f"[{name}] {sum(p.numel() for p in net.parameters()) / 1e6:.3f} M parameters\n{net}")
     n_samples = len(loader.dataset)
     processes = f", {ctx.world_size} processes" if ctx.distributed else ""
-    say(f"train.py: {len(loader.dataset.A_paths)} A and {len(loader.dataset.B_paths)} B images, "
-        f"{n_samples} samples per epoch, epochs {first_epoch}..{last_epoch}, device {device}{processes}, "
-        f"seed {opt.seed}, checkpoints in {run_dir}")
+    say(f"train.py: {opt.model}, {loader.dataset.describe()}, {n_samples} samples per epoch, "
+        f"epochs {first_epoch}..{last_epoch}, device {device}{processes}, seed {opt.seed}, checkpoints in {run_dir}")
 
     guard = resilience.LossGuard(model.loss_names) if opt.nan_policy == "stop" else None
     g_losses = generator_losses(model.loss_names)

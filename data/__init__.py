@@ -10,7 +10,7 @@ from typing import Iterator
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, default_collate
 
-from data.datasets import DATASETS, SingleDataset, UnalignedDataset  # noqa: F401
+from data.datasets import DATASETS, AlignedDataset, SingleDataset, UnalignedDataset  # noqa: F401
 from data.image_folder import header_size
 from data.transforms import SIZE_DEPENDENT_MODES, output_size
 from util.errors import UserError
@@ -28,10 +28,16 @@ class UnalignedSampler(DistributedSampler):
     draws its own A and random B images, and the ranks' batches together are exactly the batches a
     single process with the global batch size would see. ``set_epoch(epoch, start)`` skips the
     first ``start`` samples of the whole epoch (all ranks together), to resume in the middle of it.
+
+    ``paired`` (aligned data, ``len_A == len_B``): B is A's own partner, index_B = index_A, and no
+    random B is drawn; everything else (order, seeds, shares, resuming) is as above.
     """
 
-    def __init__(self, len_A: int, len_B: int, serial: bool, seed: int, num_replicas: int = 1, rank: int = 0):
-        self.len_A, self.len_B, self.serial = len_A, len_B, serial
+    def __init__(self, len_A: int, len_B: int, serial: bool, seed: int, num_replicas: int = 1, rank: int = 0,
+                 paired: bool = False):
+        if paired and len_A != len_B:
+            raise ValueError(f"paired samples need as many A as B entries, not {len_A} and {len_B}")
+        self.len_A, self.len_B, self.serial, self.paired = len_A, len_B, serial, paired
         self.epoch_size = max(len_A, len_B)
         super().__init__(range(self.epoch_size), num_replicas=num_replicas, rank=rank, shuffle=False,
                          seed=seed, drop_last=False)
@@ -47,11 +53,10 @@ class UnalignedSampler(DistributedSampler):
     def __iter__(self) -> Iterator[tuple[int, int, int]]:
         n = self.epoch_size
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        if self.serial:
-            order = torch.arange(n)
+        order = torch.arange(n) if self.serial else torch.randperm(n, generator=g)
+        if self.serial or self.paired:
             b_index = order % self.len_B
         else:
-            order = torch.randperm(n, generator=g)
             b_index = torch.randint(self.len_B, (n,), generator=g)
         seeds = torch.randint(2**62, (n,), generator=g)
         positions = list(super().__iter__())[self.start:]  # this rank's share, padded
@@ -69,18 +74,24 @@ def loader_workers(num_threads: int) -> int:
 
 
 def train_loader(opt, rank: int = 0, world_size: int = 1, min_side: int = 1) -> tuple[DataLoader, UnalignedSampler]:
-    """The training DataLoader over ``<dataroot>/<phase>A|B`` and its sampler (this rank's share).
+    """The training DataLoader over ``<dataroot>/<phase>A|B`` (or, with ``--dataset_mode aligned``, the
+    AB images of ``<dataroot>/<phase>``) and its sampler (this rank's share).
 
+    The files' headers are checked first where a bad file would only show up later: mixed sizes
+    under a size-keeping ``--preprocess`` with batches above 1, and AB images of odd width.
     Workers stay alive across epochs, and batches go to pinned memory for asynchronous copies
     when training on a GPU.
     """
     a_nc, b_nc = (opt.input_nc, opt.output_nc) if opt.direction == "AtoB" else (opt.output_nc, opt.input_nc)
-    dataset = UnalignedDataset(opt.dataroot, opt.phase, opt.max_dataset_size, opt.preprocess, opt.load_size,
-                               opt.crop_size, flip=not opt.no_flip, train=True, channels_A=a_nc, channels_B=b_nc,
-                               min_side=min_side)
+    aligned = getattr(opt, "dataset_mode", "unaligned") == "aligned"
+    dataset = (AlignedDataset if aligned else UnalignedDataset)(
+        opt.dataroot, opt.phase, opt.max_dataset_size, opt.preprocess, opt.load_size, opt.crop_size,
+        flip=not opt.no_flip, train=True, channels_A=a_nc, channels_B=b_nc, min_side=min_side)
     sampler = UnalignedSampler(len(dataset.A_paths), len(dataset.B_paths), opt.serial_batches, opt.seed,
-                               num_replicas=world_size, rank=rank)
-    if opt.batch_size > 1 and opt.preprocess in SIZE_DEPENDENT_MODES:
+                               num_replicas=world_size, rank=rank, paired=aligned)
+    if aligned:
+        check_aligned_files(dataset.AB_paths, str(dataset.root), opt, min_side)
+    elif opt.batch_size > 1 and opt.preprocess in SIZE_DEPENDENT_MODES:
         for domain, paths in (("A", dataset.A_paths), ("B", dataset.B_paths)):
             check_one_size(paths, f"{opt.dataroot}/{opt.phase}{domain}", opt, min_side)
     workers = loader_workers(opt.num_threads)
@@ -97,13 +108,20 @@ def train_loader(opt, rank: int = 0, world_size: int = 1, min_side: int = 1) -> 
 SCAN_THREADS = 8  # header reads wait on the disk more than on the interpreter (a network file system)
 
 
-def preprocessed_sizes(paths: list[str], preprocess: str, load_size: int, crop_size: int,
-                       min_side: int = 1) -> dict[tuple[int, int], list[str]]:
-    """The files of ``paths`` grouped by the (width, height) ``--preprocess`` gives them, read from
-    the headers only. Files PIL cannot open, and images too small for the networks, are left out:
-    training replaces those with other images of the folder."""
+def header_sizes(paths: list[str]) -> list[tuple[int, int] | None]:
+    """Each file's (width, height) from its header (None where PIL cannot open it), read in threads."""
     with ThreadPoolExecutor(SCAN_THREADS) as pool:
-        sizes = list(pool.map(header_size, paths, chunksize=64))
+        return list(pool.map(header_size, paths, chunksize=64))
+
+
+def preprocessed_sizes(paths: list[str], preprocess: str, load_size: int, crop_size: int,
+                       min_side: int = 1, sizes: list[tuple[int, int] | None] | None = None
+                       ) -> dict[tuple[int, int], list[str]]:
+    """The files of ``paths`` grouped by the (width, height) ``--preprocess`` gives them, read from
+    the headers only (or taken from ``sizes``, one per path, when already read). Files PIL cannot
+    open, and images too small for the networks, are left out: training replaces those with other
+    images of the folder."""
+    sizes = header_sizes(paths) if sizes is None else sizes
     groups: dict[tuple[int, int], list[str]] = defaultdict(list)
     for path, size in zip(paths, sizes):
         if size is not None:
@@ -113,11 +131,13 @@ def preprocessed_sizes(paths: list[str], preprocess: str, load_size: int, crop_s
     return dict(groups)
 
 
-def check_one_size(paths: list[str], folder: str, opt, min_side: int = 1) -> None:
+def check_one_size(paths: list[str], folder: str, opt, min_side: int = 1,
+                   sizes: list[tuple[int, int] | None] | None = None) -> None:
     """Refuse, before training starts, a folder whose images ``--preprocess`` leaves in several
     sizes when batches hold more than one image: otherwise the run would stop at the first batch
-    that happens to mix them, which may be hours in, or never for a lucky seed."""
-    groups = preprocessed_sizes(paths, opt.preprocess, opt.load_size, opt.crop_size, min_side)
+    that happens to mix them, which may be hours in, or never for a lucky seed. ``sizes``: the
+    files' sizes where already read (the halves of AB images)."""
+    groups = preprocessed_sizes(paths, opt.preprocess, opt.load_size, opt.crop_size, min_side, sizes)
     if len(groups) > 1:
         common = sorted(groups.items(), key=lambda item: -len(item[1]))
         examples = ", ".join(f"{w}x{h} ({len(files)} files, e.g. {Path(files[0]).name})"
@@ -126,6 +146,28 @@ def check_one_size(paths: list[str], folder: str, opt, min_side: int = 1) -> Non
         raise UserError(f"{folder} holds images of {len(groups)} sizes after --preprocess {opt.preprocess}: "
                         f"{examples}{more}; --batch_size {opt.batch_size} needs one size: use a cropping "
                         "--preprocess (e.g. resize_and_crop), resize the images, or --batch_size 1")
+
+
+def check_even_widths(paths: list[str], folder: str) -> list[tuple[int, int] | None]:
+    """Refuse AB images of odd width (A and B cannot be cut apart evenly) from their headers, before
+    anything is written; returns the sizes read. Training would otherwise replace such a file at
+    every epoch, or stop hours in if too many are odd."""
+    sizes = header_sizes(paths)
+    odd = [(path, size) for path, size in zip(paths, sizes) if size is not None and size[0] % 2]
+    if odd:
+        (path, (w, h)), more = odd[0], f" (and {len(odd) - 1} more in {folder})" if len(odd) > 1 else ""
+        raise UserError(f"{path} is {w}x{h}: an aligned (AB) image holds A and B side by side, so its width "
+                        f"must be even{more}; crop or pad it by one pixel, or rebuild the AB images")
+    return sizes
+
+
+def check_aligned_files(paths: list[str], folder: str, opt, min_side: int = 1) -> None:
+    """The training checks of AB images from one header scan: even widths, and one size of the
+    halves where batches need it (:func:`check_one_size`)."""
+    sizes = check_even_widths(paths, folder)
+    if opt.batch_size > 1 and opt.preprocess in SIZE_DEPENDENT_MODES:
+        halves = [None if size is None else (size[0] // 2, size[1]) for size in sizes]
+        check_one_size(paths, f"{folder} (A and B halves)", opt, min_side, sizes=halves)
 
 
 def collate_pairs(batch: list[dict]) -> dict:
@@ -141,13 +183,20 @@ def collate_pairs(batch: list[dict]) -> dict:
     return default_collate(batch)
 
 
+def stack_if_same(tensors: list[torch.Tensor]) -> torch.Tensor | list[torch.Tensor]:
+    same = bool(tensors) and all(t.shape == tensors[0].shape for t in tensors)
+    return torch.stack(tensors) if same else tensors
+
+
 def collate_images(batch: list[dict]) -> dict:
     """Stack same-sized images; keep a list when sizes differ (``--preprocess none`` at test time).
-    Unreadable files are left out of the batch and listed under ``bad``."""
+    Unreadable files are left out of the batch and listed under ``bad``. Items of an aligned test
+    set also carry their ``target`` half, batched alike."""
     bad = [b["bad"] for b in batch if b.get("bad")]
     batch = [b for b in batch if b["image"] is not None]
-    images = [b["image"] for b in batch]
-    same = bool(images) and all(im.shape == images[0].shape for im in images)
-    return {"image": torch.stack(images) if same else images,
-            "path": [b["path"] for b in batch], "relpath": [b["relpath"] for b in batch],
-            "size": [b["size"] for b in batch], "bad": bad}
+    out = {"image": stack_if_same([b["image"] for b in batch]),
+           "path": [b["path"] for b in batch], "relpath": [b["relpath"] for b in batch],
+           "size": [b["size"] for b in batch], "bad": bad}
+    if batch and "target" in batch[0]:
+        out["target"] = stack_if_same([b["target"] for b in batch])
+    return out

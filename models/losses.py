@@ -1,8 +1,10 @@
-"""Loss terms of CycleGAN, each a small function with a pointer to what it implements.
+"""Loss terms of CycleGAN and pix2pix, each a small function with a pointer to what it implements.
 
 ``GANLoss`` covers the three ``--gan_mode`` values: lsgan (least squares, Mao et al. 2017; CycleGAN's
 choice), vanilla (the cross-entropy of Goodfellow et al. 2014, on logits) and wgangp (the Wasserstein
 critic of Gulrajani et al. 2017, whose gradient penalty is :func:`gradient_penalty`).
+
+pix2pix adds :func:`paired_l1_loss`, the distance of a translation to its true pair.
 
 With ``--attention`` each generator's alpha maps are regularised by :func:`attention_mean_loss`
 (change little) and :func:`attention_tv_loss` (in smooth regions).
@@ -63,6 +65,12 @@ def identity_loss(same: torch.Tensor, original: torch.Tensor, weight: float) -> 
     ``weight`` is ``lambda_identity`` times the cycle weight of the domain of ``original``.
     """
     return weight * F.l1_loss(same, original)
+
+
+def paired_l1_loss(fake: torch.Tensor, target: torch.Tensor, weight: float) -> torch.Tensor:
+    """pix2pix's reconstruction term (Isola et al. 2017, eq. 3): weight * ||y - G(x)||_1, the mean
+    absolute difference between the translation and the true paired image."""
+    return weight * F.l1_loss(fake, target)
 
 
 def attention_mean_loss(alpha: torch.Tensor, weight: float) -> torch.Tensor:

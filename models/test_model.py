@@ -1,7 +1,7 @@
 """One generator, one direction, inference only (``--model test``).
 
 Loads ``<epoch>_net_G<model_suffix>.pth``: with a CycleGAN run, ``--model_suffix _A`` is G_AB
-(puts a mask on) and ``_B`` is G_BA (takes it off); without a suffix, a pix2pix-style ``net_G``.
+(puts a mask on) and ``_B`` is G_BA (takes it off); without a suffix, a pix2pix run's ``net_G``.
 With ``--attention`` the generator's map comes out too, as ``attn``.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from models import acceleration
-from models.cycle_gan_model import generator_flags, generator_outputs, select_device, speed_settings
+from models.common import generator_flags, generator_outputs, select_device, speed_settings
 from models.networks import define_G
 from util.checkpoint import load_network, net_path
 

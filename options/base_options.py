@@ -27,12 +27,22 @@ from util.errors import UserError
 GENERATOR_FLAGS = ("netG", "ngf", "norm", "no_dropout", "input_nc", "output_nc", "attention")
 DISCRIMINATOR_FLAGS = ("netD", "ndf", "n_layers_D")
 AMP_MODES = ("none", "bf16", "fp16")
+# Defaults each model sets where the flag is not given, as the classic models' modify_commandline_options
+# do: CycleGAN trains without dropout; pix2pix uses a U-Net with batch norm and dropout on aligned pairs,
+# and trains with the cross-entropy GAN loss and no image pool.
+MODEL_DEFAULTS = {
+    "test": {"dataset_mode": "single"},
+    "cycle_gan": {"no_dropout": True},
+    "pix2pix": {"netG": "unet_256", "norm": "batch", "no_dropout": False, "dataset_mode": "aligned"},
+}
+MODEL_TRAIN_DEFAULTS = {"pix2pix": {"gan_mode": "vanilla", "pool_size": 0}}
 
 
 def add_base_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("experiment")
     g.add_argument("--dataroot", required=True,
-                   help="path to images (should have subfolders trainA, trainB, testA, testB)")
+                   help="path to images (should have subfolders trainA, trainB, testA, testB; for --dataset_mode "
+                        "aligned train, test with AB images)")
     g.add_argument("--name", type=str, default="experiment_name",
                    help="name of the experiment; checkpoints go to <checkpoints_dir>/<name>")
     g.add_argument("--gpu_ids", type=str, default="0",
@@ -43,7 +53,10 @@ def add_base_options(p: argparse.ArgumentParser) -> None:
 
     g = p.add_argument_group("model")
     g.add_argument("--model", type=str, default="cycle_gan", choices=sorted(MODELS),
-                   help="cycle_gan: both generators; test: one generator, one direction, inference only")
+                   help="cycle_gan: both generators, unpaired data; pix2pix: one generator and a conditional "
+                        "discriminator, aligned AB pairs (defaults --netG unet_256 --norm batch --dataset_mode "
+                        "aligned, dropout on; training also --gan_mode vanilla --pool_size 0); test: one "
+                        "generator, one direction, inference only")
     g.add_argument("--input_nc", type=positive_int, default=3, help="# of input image channels: 3 RGB, 1 grayscale")
     g.add_argument("--output_nc", type=positive_int, default=3, help="# of output image channels: 3 RGB, 1 grayscale")
     g.add_argument("--ngf", type=positive_int, default=64, help="# of generator filters in the last conv layer")
@@ -67,7 +80,8 @@ def add_base_options(p: argparse.ArgumentParser) -> None:
 
     g = p.add_argument_group("data")
     g.add_argument("--dataset_mode", type=str, default="unaligned", choices=sorted(DATASETS),
-                   help="unaligned: <phase>A and <phase>B folders; single: one folder (--dataroot itself)")
+                   help="unaligned: <phase>A and <phase>B folders; aligned: <phase>/NAME.png, each image A|B side "
+                        "by side (pix2pix); single: one folder (--dataroot itself)")
     g.add_argument("--direction", type=str, default="AtoB", choices=("AtoB", "BtoA"), help="AtoB or BtoA")
     g.add_argument("--serial_batches", action="store_true",
                    help="if true, takes images in order to make batches, otherwise takes them randomly")
@@ -101,6 +115,33 @@ def add_base_options(p: argparse.ArgumentParser) -> None:
                    help="customized suffix: opt.name = opt.name + suffix: e.g., {model}_{netG}_size{load_size}")
     g.add_argument("--use_wandb", action="store_true", help="log losses and images to Weights & Biases")
     g.add_argument("--wandb_project_name", type=str, default="CycleGAN-and-pix2pix", help="W&B project name")
+
+
+def model_in(argv: Sequence[str], default: str) -> str:
+    """The ``--model`` of ``argv``, read before the full parse because the model decides some defaults
+    (as the classic parser does)."""
+    probe = argparse.ArgumentParser(add_help=False)
+    probe.add_argument("--model", default=default)
+    return probe.parse_known_args(list(argv))[0].model
+
+
+def set_model_defaults(parser: argparse.ArgumentParser, model: str, is_train: bool) -> None:
+    parser.set_defaults(**MODEL_DEFAULTS.get(model, {}), **(MODEL_TRAIN_DEFAULTS.get(model, {}) if is_train else {}))
+
+
+def check_model_flags(opt: argparse.Namespace) -> None:
+    """Refuse combinations of --model with flags that belong to another model, in one line each."""
+    if opt.model == "pix2pix":
+        if opt.dataset_mode == "unaligned":
+            raise UserError("--model pix2pix learns from aligned pairs, not --dataset_mode unaligned: use "
+                            "--dataset_mode aligned (AB images in <dataroot>/<phase>/), or --model cycle_gan "
+                            "for unpaired <phase>A and <phase>B folders")
+        if opt.attention:
+            raise UserError("--attention works with --model cycle_gan only; drop --attention for pix2pix")
+    elif opt.dataset_mode == "aligned":
+        raise UserError(f"--dataset_mode aligned holds AB pairs for --model pix2pix, not --model {opt.model}: use "
+                        "--model pix2pix, or --dataset_mode "
+                        + ("unaligned (<phase>A and <phase>B folders)" if opt.model == "cycle_gan" else "single"))
 
 
 def check_size_fits_generator(opt: argparse.Namespace) -> None:

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from typing import Sequence
 
+from models import TRAINABLE
 from models.losses import GAN_MODES
 from models.schedulers import LR_POLICIES
-from options.base_options import (OneLineParser, add_base_options, explicit_flags, finish_options,
-                                  non_negative_int, positive_int)
+from options.base_options import (OneLineParser, add_base_options, check_model_flags, explicit_flags, finish_options,
+                                  model_in, non_negative_int, positive_int, set_model_defaults)
 from util.errors import UserError
 
 
@@ -39,7 +41,8 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                    help="continue training: load the checkpoint of --epoch (default latest) and its training state")
     g.add_argument("--epoch_count", type=positive_int, default=1,
                    help="the starting epoch count of a new run; --continue_train takes it from the saved state")
-    g.add_argument("--phase", type=str, default="train", help="train, val, test, etc: reads <dataroot>/<phase>A, B")
+    g.add_argument("--phase", type=str, default="train",
+                   help="train, val, test, etc: reads <dataroot>/<phase>A, B (aligned: <dataroot>/<phase>)")
 
     g = p.add_argument_group("reliability")
     g.add_argument("--nan_policy", type=str, default="stop", choices=("stop", "skip"),
@@ -63,6 +66,9 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                    help="step policy: multiply by 0.1 every lr_decay_iters epochs")
     g.add_argument("--lambda_A", type=float, default=10.0, help="weight for cycle loss (A -> B -> A)")
     g.add_argument("--lambda_B", type=float, default=10.0, help="weight for cycle loss (B -> A -> B)")
+    g.add_argument("--lambda_L1", type=float, default=100.0,
+                   help="pix2pix: weight of the L1 distance between the translation and its true pair "
+                        "(the classic 100); CycleGAN ignores it")
     g.add_argument("--lambda_identity", type=float, default=0.5,
                    help="use identity mapping. Setting lambda_identity other than 0 has an effect of scaling the "
                         "weight of the identity mapping loss. For example, if the weight of the identity loss should "
@@ -102,7 +108,8 @@ def check_train_values(opt: argparse.Namespace) -> None:
         raise UserError(f"--lr {opt.lr} must be positive")
     if not 0 <= opt.beta1 < 1:
         raise UserError(f"--beta1 {opt.beta1} must be at least 0 and below 1 (Adam's momentum term; classic: 0.5)")
-    for flag in ("lambda_A", "lambda_B", "lambda_identity", "lambda_gp", "lambda_attn_mean", "lambda_attn_tv"):
+    for flag in ("lambda_A", "lambda_B", "lambda_identity", "lambda_L1", "lambda_gp", "lambda_attn_mean",
+                 "lambda_attn_tv"):
         value = getattr(opt, flag)
         if not (value >= 0 and math.isfinite(value)):
             raise UserError(f"--{flag} {value} must be 0 or more (0 turns that loss off)")
@@ -118,7 +125,7 @@ def check_train_values(opt: argparse.Namespace) -> None:
         raise UserError(f"--attention needs --input_nc and --output_nc equal (they are {opt.input_nc} and "
                         f"{opt.output_nc}): the translation blends each generator's image with its input; "
                         "drop --attention or use equal channel counts")
-    if opt.lambda_identity > 0 and opt.input_nc != opt.output_nc:
+    if opt.model == "cycle_gan" and opt.lambda_identity > 0 and opt.input_nc != opt.output_nc:
         raise UserError(f"--lambda_identity {opt.lambda_identity} needs --input_nc and --output_nc equal (they are "
                         f"{opt.input_nc} and {opt.output_nc}): the identity loss feeds B images to G_A; "
                         "pass --lambda_identity 0")
@@ -154,27 +161,29 @@ def check_image_size(opt: argparse.Namespace) -> None:
                         + (" or lower --n_layers_D" if layers else ""))
 
 
-def build_train_parser() -> OneLineParser:
-    parser = OneLineParser(prog="train.py", description="Train a CycleGAN (A=unmasked <-> B=masked faces).",
+def build_train_parser(model: str = "cycle_gan") -> OneLineParser:
+    """The training parser, with ``model``'s defaults (see options.base_options.MODEL_DEFAULTS)."""
+    parser = OneLineParser(prog="train.py", description="Train a CycleGAN or pix2pix (A=unmasked, B=masked faces).",
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_base_options(parser)
     add_train_options(parser)
-    parser.set_defaults(no_dropout=True)  # CycleGAN trains without dropout, as in the classic cycle_gan model
+    set_model_defaults(parser, model, is_train=True)
     return parser
 
 
 def parse_train_options(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, set[str], OneLineParser]:
     """Parse training flags from ``argv``; returns the options, the flags given, and the parser."""
-    parser = build_train_parser()
-    argv = list(argv) if argv is not None else None
+    argv = list(argv) if argv is not None else sys.argv[1:]
+    parser = build_train_parser(model_in(argv, "cycle_gan"))
     opt = parser.parse_args(argv)
-    given = explicit_flags(parser, argv if argv is not None else __import__("sys").argv[1:])
-    if opt.model != "cycle_gan":
-        raise UserError(f"--model {opt.model} cannot be trained; train.py trains --model cycle_gan "
+    given = explicit_flags(parser, argv)
+    if opt.model not in TRAINABLE:
+        raise UserError(f"--model {opt.model} cannot be trained; train.py trains --model cycle_gan or pix2pix "
                         "(--model test is for test.py)")
-    if opt.dataset_mode != "unaligned":
-        raise UserError(f"--dataset_mode {opt.dataset_mode} has one domain only; CycleGAN training needs "
-                        "--dataset_mode unaligned (<dataroot>/<phase>A and <phase>B)")
+    if opt.dataset_mode == "single":
+        raise UserError(f"--dataset_mode single has one domain only; training needs --dataset_mode unaligned "
+                        "(<dataroot>/<phase>A and <phase>B, CycleGAN) or aligned (AB images, pix2pix)")
+    check_model_flags(opt)
     opt = finish_options(opt, is_train=True)
     check_train_values(opt)
     return opt, given, parser

@@ -10,7 +10,9 @@ images/s, for the plain fp32 eager path and for the settings given (``--amp``, `
 ``--compile``, ``--stack_passes``, ``--adam_impl``), with the ratio; peak memory of the fast path
 (CUDA: max allocated; CPU: peak resident set of the process, reset before each measurement); on
 CUDA also the step's FLOPs (counted by torch's FlopCounterMode) and the fraction of the GPU's bf16
-peak that the fast step reaches.
+peak that the fast step reaches. ``--model pix2pix`` times a pix2pix step instead (one generator,
+the 6-channel conditional D, with pix2pix's defaults: batch norm, vanilla GAN loss, no pool; the
+``--netG`` given).
 
 ``--mode test``: generator inference at the crop size: the classic loop (one image at a time,
 fp32 eager) against batches of ``--test_batch_size`` with the settings given; images/s and
@@ -121,20 +123,21 @@ def train_options(args, fast: bool):
     from options.train_options import build_train_parser
 
     argv = ["--dataroot", "unused", "--crop_size", str(args.crop_size), "--load_size", str(args.crop_size),
-            "--batch_size", str(args.batch_size), "--netG", args.netG, "--seed", "0", "--gpu_ids", "-1"]
+            "--batch_size", str(args.batch_size), "--netG", args.netG, "--seed", "0", "--gpu_ids", "-1",
+            "--model", args.model]
     if fast:
         argv += ["--amp", args.amp, "--adam_impl", args.adam_impl]
         argv += [f"--{flag}" for flag in ("channels_last", "compile", "stack_passes") if getattr(args, flag)]
-    return finish_options(build_train_parser().parse_args(argv), is_train=True)
+    return finish_options(build_train_parser(args.model).parse_args(argv), is_train=True)
 
 
 def time_train(args, device, fast: bool) -> dict:
     import torch
 
-    from models.cycle_gan_model import CycleGANModel
+    from models import MODELS
 
     torch.manual_seed(0)
-    model = CycleGANModel(train_options(args, fast), device)
+    model = MODELS[args.model](train_options(args, fast), device)
     shape = (args.batch_size, 3, args.crop_size, args.crop_size)
     batches = [{"A": torch.rand(shape, device=device) * 2 - 1, "B": torch.rand(shape, device=device) * 2 - 1}
                for _ in range(2)]
@@ -495,6 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--iters", type=int, default=10, help="timed training iterations per setting")
     p.add_argument("--warmup", type=int, default=3, help="untimed iterations first (compilation happens here)")
     p.add_argument("--netG", default="resnet_9blocks")
+    p.add_argument("--model", choices=["cycle_gan", "pix2pix"], default="cycle_gan", help="train mode: which model's step")
     p.add_argument("--amp", choices=["none", "bf16", "fp16"], default="none")
     p.add_argument("--channels_last", action="store_true")
     p.add_argument("--compile", action="store_true")
@@ -539,7 +543,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                           "cpu": cpu_description(), "torch": torch.__version__, "threads": torch.get_num_threads(),
                           **result}))
         return 0
-    settings = {k: getattr(args, k) for k in ("crop_size", "batch_size", "iters", "warmup", "netG", "amp",
+    settings = {k: getattr(args, k) for k in ("model", "crop_size", "batch_size", "iters", "warmup", "netG", "amp",
                                                "channels_last", "compile", "stack_passes", "adam_impl",
                                                "test_batch_size", "load_size", "num_threads")}
     result = {"mode": args.mode, "device": device.type, "device_name": device_name(device), "cpu": cpu_description(),

@@ -5,6 +5,10 @@
 - FID_AB / KID_AB: ``*_fake_B.png`` (G_AB's masked faces) against the real ``<dataroot>/testB``;
   FID_BA / KID_BA: ``*_fake_A.png`` against ``<dataroot>/testA``. Real-image statistics are cached
   by content (``--cache_dir``), so evaluating many epochs reads the real folders once.
+- A pix2pix result (``model`` in the folder's test_opt.json) has one direction, its run's: its
+  classic labels say ``fake_B`` (input ``real_A``, true target ``real_B``) either way, but with
+  ``--direction BtoA`` the fakes are unmasked faces, so they are scored as BA, against testA. Where
+  the dataroot has no testA/testB, the real images are the results' own ``*_real_B.png``.
 - Where testA/NAME and testB/NAME are the same face (a paired test set): PSNR and SSIM of each
   fake_B against its real masked face and of each fake_A against its real unmasked face, and, where
   ``<dataroot>/testmask`` exists, inside and outside the mask region. The same numbers for the
@@ -53,6 +57,19 @@ from util.metrics.paired import psnr, ssim  # noqa: E402
 # direction -> (fake label, real folder suffix, input label, reference label)
 DIRECTIONS = {"AB": ("fake_B", "B", "real_A", "real_B"), "BA": ("fake_A", "A", "real_B", "real_A")}
 MAP_LABELS = {"AB": "attn_B", "BA": "attn_A"}  # the attention map of each direction's generator
+
+
+def is_pix2pix(test_opt: dict | None) -> bool:
+    return (test_opt or {}).get("model") == "pix2pix"
+
+
+def result_directions(test_opt: dict | None) -> dict[str, tuple[str, str, str, str]]:
+    """The directions a results folder holds, as in ``DIRECTIONS``. pix2pix names its images
+    real_A -> fake_B (target real_B) whatever its --direction; BtoA's fakes are domain A's."""
+    if not is_pix2pix(test_opt):
+        return DIRECTIONS
+    d = "BA" if test_opt.get("direction") == "BtoA" else "AB"
+    return {d: ("fake_B", d[1], "real_A", "real_B")}
 
 
 def labelled(images_dir: Path, label: str) -> dict[str, Path]:
@@ -148,17 +165,21 @@ def localisation_metrics(fakes: dict[str, Path], inputs: dict[str, Path], maps: 
 
 
 def identity_metrics(fakes: dict[str, Path], inputs: dict[str, Path], real_folder: Path, names: set[str],
-                     test_opt: dict | None, describe: identity.Describer) -> dict:
+                     test_opt: dict | None, describe: identity.Describer, refs: dict[str, Path] | None = None) -> dict:
     """Descriptor distances of each fake named in ``names`` to its true counterpart in ``real_folder``
-    (brought to the fake's geometry) and to its input (see util/metrics/identity.py)."""
-    real_files = by_stem(real_folder)
+    (brought to the fake's geometry; else its reference in the results, ``refs``, as pix2pix writes
+    them) and to its input (see util/metrics/identity.py)."""
+    real_files, refs = by_stem(real_folder), refs or {}
     rows = []
     for name, fake_path in fakes.items():
-        if name not in names:
+        if name not in names or (name not in real_files and name not in refs):
             continue
         fake = np.asarray(load_image(fake_path))
         size = (fake.shape[1], fake.shape[0])
-        true = (reference_image(real_files[name], size, test_opt) * 255).round().astype(np.uint8)
+        if name in real_files:
+            true = (reference_image(real_files[name], size, test_opt) * 255).round().astype(np.uint8)
+        else:
+            true = np.asarray(load_image(refs[name]).resize(size, Image.Resampling.BICUBIC))
         row = {"name": name, "fake": describe(fake), "true": describe(true)}
         if name in inputs:
             row["input"] = describe(np.asarray(load_image(inputs[name]).resize(size, Image.Resampling.BICUBIC)))
@@ -251,15 +272,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     opt_file = results / "test_opt.json"
     test_opt = json.loads(opt_file.read_text()) if opt_file.is_file() else None
     phase = args.phase or (test_opt or {}).get("phase", "test")
-    found = {d: labelled(images_dir, spec[0]) for d, spec in DIRECTIONS.items()}
+    directions = result_directions(test_opt)
+    found = {d: labelled(images_dir, spec[0]) for d, spec in directions.items()}
     if not any(found.values()):
-        raise UserError(f"no *_fake_B.png or *_fake_A.png in {images_dir}: run test.py --model cycle_gan first")
+        raise UserError(f"no *_fake_B.png or *_fake_A.png in {images_dir}: run test.py --model cycle_gan "
+                        "(or pix2pix) first")
     for d, fakes in found.items():
-        real = root / f"{phase}{DIRECTIONS[d][1]}"
-        if fakes and not real.is_dir():
+        real = root / f"{phase}{directions[d][1]}"
+        if fakes and not real.is_dir() and not (is_pix2pix(test_opt) and labelled(images_dir, directions[d][3])):
             raise UserError(f"{real} does not exist: check --dataroot and --phase (FID_{d} needs the real images)")
 
     paired_names = set(by_stem(root / f"{phase}A")) & set(by_stem(root / f"{phase}B"))
+    if is_pix2pix(test_opt):  # each fake's true pair is in the results
+        paired_names |= set(labelled(images_dir, "real_B"))
     describe, skipped = None, None
     if args.identity is not False:
         if not any(paired_names.intersection(fakes) for fakes in found.values()):
@@ -281,22 +306,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     for d, fakes in found.items():
         if not fakes:
             continue
-        fake_label, side, input_label, ref_label = DIRECTIONS[d]
+        fake_label, side, input_label, ref_label = directions[d]
         real_folder = root / f"{phase}{side}"
+        refs = labelled(images_dir, ref_label)
         fake_stats = source.folder(images_dir, f"fake ({fake_label})", paths=[str(p) for p in fakes.values()])
-        real_stats = source.folder(real_folder, f"real {real_folder.name}", cached=True)
+        if real_folder.is_dir():
+            real_name, real_where = real_folder.name, str(real_folder)
+            real_stats = source.folder(real_folder, f"real {real_folder.name}", cached=True)
+        else:  # pix2pix without testA/testB: the true targets it wrote beside its fakes
+            real_name, real_where = f"*_{ref_label}.png", f"{images_dir}/*_{ref_label}.png"
+            real_stats = source.folder(images_dir, f"real ({ref_label})", paths=[str(p) for p in refs.values()])
         kid_mean, kid_std, subset = kernel_inception_distance(fake_stats.features, real_stats.features,
                                                               args.kid_subsets, args.kid_subset_size, args.seed)
-        for stats, what in ((fake_stats, f"{fake_label} ({d})"), (real_stats, str(real_folder))):
+        for stats, what in ((fake_stats, f"{fake_label} ({d})"), (real_stats, real_where)):
             warning = small_set_warning(stats.count, args.dims, what)
             if warning and warning not in metrics["warnings"]:
                 metrics["warnings"].append(warning)
         metrics["directions"][d] = {
-            "fake_label": fake_label, "real_folder": real_folder.name, "n_fake": fake_stats.count,
+            "fake_label": fake_label, "real_folder": real_name, "n_fake": fake_stats.count,
             "n_real": real_stats.count, "fid": fid_from_statistics(fake_stats, real_stats),
             "kid_mean": kid_mean, "kid_std": kid_std, "kid_subset_size": subset, "kid_subsets": args.kid_subsets,
-            "paired": paired_metrics(fakes, labelled(images_dir, input_label), labelled(images_dir, ref_label),
-                                     real_folder, masks, test_opt),
+            "paired": paired_metrics(fakes, labelled(images_dir, input_label), refs, real_folder, masks, test_opt),
         }
         if masks:
             metrics["directions"][d]["localisation"] = localisation_metrics(
@@ -305,7 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if describe:
             print(f"identity {d}: dlib face descriptors ({args.identity_detector}) of the paired {fake_label} images")
             metrics["directions"][d]["identity"] = identity_metrics(
-                fakes, labelled(images_dir, input_label), real_folder, paired_names, test_opt, describe)
+                fakes, labelled(images_dir, input_label), real_folder, paired_names, test_opt, describe, refs)
     table = markdown(metrics)
     (results / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     (results / "metrics.md").write_text(table)

@@ -11,12 +11,15 @@ The default grid is the earlier project's axes: ``--batch_size`` 1, 16, 32; ``--
 batch; ``--lr_policy`` linear, step; ``--gan_mode`` lsgan, vanilla (24 runs). A grid file holds one
 axis per line, ``flag = value, value, ...`` (``#`` starts a comment). A switch (a flag without a
 value, such as ``--attention`` or ``--no_flip``) takes ``on``/``off`` (or ``true``/``false``):
-``--grid attention=on,off`` trains each point with and without attention generators. Arguments
+``--grid attention=on,off`` trains each point with and without attention generators.
+``--grid model=cycle_gan,pix2pix`` compares the two on a dataroot that has both layouts (trainA,
+trainB and train/ of AB images, as ``prepare_masked_faces.py --paired`` writes); each model keeps
+its own defaults (pix2pix: unet_256, batch norm, vanilla GAN loss) unless the grid or ``--`` sets them. Arguments
 after ``--`` go to every train.py call (and the architecture and size flags among them to test.py too).
 
 Each run is named ``<name>_<suffix>`` with train.py's own ``--suffix`` (e.g.
-``masks_bs16_instance_linear_lsgan``) and goes through ``train.py`` -> ``test.py --model cycle_gan``
--> ``scripts/evaluate.py``, logging to ``<sweep_dir>/logs/<run>.log``. A run whose ``metrics.json``
+``masks_bs16_instance_linear_lsgan``) and goes through ``train.py`` -> ``test.py --model <the run's
+model>`` -> ``scripts/evaluate.py``, logging to ``<sweep_dir>/logs/<run>.log``. A run whose ``metrics.json``
 exists is skipped; one with checkpoints but no end is resumed (``--continue_train``); a run that
 fails is marked and the others go on. ``--gpus`` runs one run per GPU (``CUDA_VISIBLE_DEVICES``) or,
 with ``--torchrun N``, one torchrun job per N GPUs; without GPUs ``--parallel`` runs that many at
@@ -49,7 +52,8 @@ DEFAULT_GRID = {"batch_size": ["1", "16", "32"], "norm": ["instance", "batch"], 
 SHORT = {"batch_size": "bs", "lr": "lr", "ngf": "ngf", "ndf": "ndf", "crop_size": "crop", "load_size": "load",
          "lambda_identity": "idt", "lambda_A": "lA", "lambda_B": "lB", "pool_size": "pool", "n_epochs": "ep",
          "attention": "attn", "lambda_attn_mean": "am", "lambda_attn_tv": "atv"}
-NAMED_BY_VALUE = {"norm", "lr_policy", "gan_mode", "netG", "netD", "preprocess", "amp"}  # values say what they are
+NAMED_BY_VALUE = {"norm", "lr_policy", "gan_mode", "netG", "netD", "preprocess", "amp", "model",
+                  "direction"}  # values say what they are
 # train.py flags that test.py needs too (same architecture and image scale)
 TEST_FLAGS = set(GENERATOR_FLAGS) | {"load_size", "crop_size", "preprocess", "input_nc", "output_nc",
                                      "checkpoints_dir", "gpu_ids", "num_threads"}
@@ -153,7 +157,8 @@ class Run:
     def __init__(self, args, settings: dict[str, str], template: str, extra: list[str]):
         self.settings = settings
         # train.py's own --suffix decides the name; parsing its command line here also checks it
-        self.name = check_combination(settings, extra, args.dataroot, args.name, template).name
+        opt = check_combination(settings, extra, args.dataroot, args.name, template)
+        self.name, self.model = opt.name, opt.model
         self.ckpt = Path(args.checkpoints_dir) / self.name
         self.results = Path(args.results_dir) / self.name / "test_latest"
         self.args, self.template, self.extra = args, template, extra
@@ -184,7 +189,7 @@ class Run:
         gpu = ["--gpu_ids", "0" if devices is not None else "-1"]
         cmds = []
         if not self.finished_training():
-            resume = ["--continue_train"] if (self.ckpt / "latest_net_G_A.pth").exists() else []
+            resume = ["--continue_train"] if any(self.ckpt.glob("latest_net_G*.pth")) else []
             launcher = [py, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(a.torchrun)] \
                 if a.torchrun > 1 else [py]
             if devices is not None:  # the job sees its GPUs as 0..n-1
@@ -195,7 +200,7 @@ class Run:
                          *self.extra, *flag_args(self.settings), *gpu_train, "--display_id", "0", *resume])
         test_extra = [x for flag, value in pairs(self.extra) if flag.lstrip("-") in TEST_FLAGS for x in (flag, value)]
         test_settings = {k: v for k, v in self.settings.items() if k in TEST_FLAGS}
-        cmds.append([py, str(ROOT / "test.py"), *where, "--name", self.name, "--model", "cycle_gan",
+        cmds.append([py, str(ROOT / "test.py"), *where, "--name", self.name, "--model", self.model,
                      "--results_dir", a.results_dir, "--num_test", str(a.num_test), *test_extra,
                      *flag_args(test_settings), *gpu])
         evaluate = [py, str(ROOT / "scripts" / "evaluate.py"), "--results_dir", str(self.results),

@@ -111,6 +111,14 @@ def mixed_sizes(env: Env) -> None:
     write_images(env.data / "trainA", 3, size=(48, 40), seed=23, prefix="wide")
 
 
+def ab_images(phase: str = "train", width: int = 72, count: int = 3) -> Callable[[Env], None]:
+    """``<data>/<phase>`` of aligned AB images (36x40 halves), the last ``width`` px wide (odd: broken)."""
+    def prepare(env: Env) -> None:
+        write_images(env.data / phase, count - 1, size=(72, 40), seed=24)
+        write_images(env.data / phase, 1, size=(width, 40), seed=25, prefix="last")
+    return prepare
+
+
 def truncate(filename: str) -> Callable[[Env], None]:
     def prepare(env: Env) -> None:
         path = env.run / filename
@@ -167,6 +175,27 @@ CASES = [
     case("adam_impl-bogus", "train", lambda e: e.train("--adam_impl", "bogus"), "--adam_impl"),
     case("nan_policy-bogus", "train", lambda e: e.train("--nan_policy", "bogus"), "--nan_policy"),
     case("model-test", "train", lambda e: e.train("--model", "test"), "--model test"),
+    # --- train.py: pix2pix and aligned data
+    case("pix2pix-unaligned-mode", "train", lambda e: e.train("--model", "pix2pix", "--dataset_mode", "unaligned"),
+         "--dataset_mode unaligned"),
+    case("cycle_gan-aligned-mode", "train", lambda e: e.train("--dataset_mode", "aligned"), "--dataset_mode aligned"),
+    case("pix2pix-attention", "train", lambda e: e.train("--model", "pix2pix", "--attention"), "--attention"),
+    case("pix2pix-on-unaligned-dataroot", "train", lambda e: e.train("--model", "pix2pix"), "--model cycle_gan"),
+    case("pix2pix-phase-missing", "train", lambda e: e.train("--model", "pix2pix", "--phase", "val"), "val does not exist",
+         prepare=ab_images()),
+    case("pix2pix-empty-folder", "train", lambda e: e.train("--model", "pix2pix"), "has no images",
+         prepare=lambda e: (e.data / "train").mkdir()),
+    case("pix2pix-odd-width", "train", lambda e: e.train("--model", "pix2pix"), "last000.png is 71x40",
+         prepare=ab_images(width=71)),
+    case("pix2pix-mixed-halves-in-a-batch", "train",
+         lambda e: e.train("--model", "pix2pix", "--preprocess", "none"), "halves",
+         prepare=ab_images(width=96)),
+    case("pix2pix-lambda_L1-negative", "train", lambda e: e.train("--model", "pix2pix", "--lambda_L1", "-1"),
+         "--lambda_L1 -1.0", prepare=ab_images()),
+    case("pix2pix-stack_passes-batch-norm", "train", lambda e: e.train("--model", "pix2pix", "--stack_passes"),
+         "--stack_passes", prepare=ab_images()),
+    case("pix2pix-continue-a-cycle_gan-run", "train", lambda e: e.resume("--model", "pix2pix"), "--model cycle_gan",
+         run=True),
     case("dataset_mode-single", "train", lambda e: e.train("--dataset_mode", "single"), "--dataset_mode single"),
     case("unknown-flag", "train", lambda e: e.train("--learning_rate", "0.1"), "--learning_rate"),
     case("gpu_ids-letters", "train", lambda e: e.train("--gpu_ids", "a,b"), "--gpu_ids"),
@@ -258,7 +287,13 @@ CASES = [
     case("no-checkpoint-for-model-test", "test", lambda e: e.test("--model", "test"), "--model_suffix", run=True),
     case("model_suffix-_C", "test", lambda e: e.test("--model", "test", "--model_suffix", "_C"), "--model_suffix",
          run=True),
-    case("model-unknown", "test", lambda e: e.test("--model", "pix2pix"), "--model", run=True),
+    case("model-unknown", "test", lambda e: e.test("--model", "pix2pixHD"), "--model", run=True),
+    case("pix2pix-on-a-cycle_gan-run", "test", lambda e: e.test("--model", "pix2pix"), "--model cycle_gan", run=True),
+    case("pix2pix-unaligned-mode", "test", lambda e: e.test("--model", "pix2pix", "--dataset_mode", "unaligned"),
+         "--dataset_mode unaligned", run=True),
+    case("cycle_gan-aligned-mode", "test", lambda e: e.test("--dataset_mode", "aligned"), "--dataset_mode aligned",
+         run=True),
+    case("pix2pix-attention", "test", lambda e: e.test("--model", "pix2pix", "--attention"), "--attention", run=True),
     case("epoch-missing", "test", lambda e: e.test("--epoch", "9"), "9_net_G_A.pth", run=True),
     case("load_iter-missing", "test", lambda e: e.test("--load_iter", "5"), "iter_5_net_G_A.pth", run=True),
     case("load_iter-negative", "test", lambda e: e.test("--load_iter", "-1"), "--load_iter", run=True),

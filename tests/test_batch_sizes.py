@@ -20,6 +20,7 @@ from conftest import write_images
 from data import preprocessed_sizes
 from data.image_folder import header_size, load_image
 from data.transforms import PREPROCESS_MODES, get_transform, output_size
+from models import MODELS
 from util.errors import run_cli
 
 TINY = ["--load_size", "36", "--crop_size", "32", "--ngf", "8", "--ndf", "8", "--netG", "resnet_6blocks",
@@ -122,7 +123,7 @@ def mixed_root(tmp_path_factory) -> Path:
 def test_mixed_sizes_are_refused_before_anything_is_written_for_every_seed(seed, mixed_root, tmp_path, capsys,
                                                                           monkeypatch):
     built = []
-    monkeypatch.setattr(train_script, "CycleGANModel", lambda *a, **k: built.append(1))  # must not be reached
+    monkeypatch.setitem(MODELS, "cycle_gan", lambda *a, **k: built.append(1))  # must not be reached
     ckpt = tmp_path / "ckpt"
     argv = ["--dataroot", str(mixed_root), "--checkpoints_dir", str(ckpt), "--name", "run", *TINY,
             "--preprocess", "none", "--batch_size", "2", "--seed", str(seed)]

@@ -184,3 +184,26 @@ def test_loading_another_architecture_names_the_difference(tmp_path):
     torch.save(define_G("resnet_6blocks", 3, 3, ngf=8).state_dict(), tmp_path / "g.pth")
     with pytest.raises(UserError, match=r"resnet_6blocks --ngf 8"):
         load_network(define_G("resnet_9blocks", 3, 3, ngf=8), tmp_path / "g.pth", "--netG resnet_9blocks --ngf 8")
+
+
+def test_pix2pix_default_networks_match_the_classic_layout(tmp_path):
+    """pix2pix's G (unet_256, batch norm, dropout) and its conditional D (basic PatchGAN on [A, B]: 6
+    input channels, batch norm), as Pix2PixModel builds them from the classic defaults, and as saved.
+
+    The recording has the U-Net as it is, but its discriminators all take 3 channels. The classic D
+    takes input_nc + output_nc channels in its first convolution only (model.0.weight), so the
+    expected layout is the recorded 3-channel basic batch-norm D with that one shape set to 6."""
+    from models.pix2pix_model import Pix2PixModel
+    from options.train_options import parse_train_options
+
+    opt = parse_train_options(["--dataroot", "unused", "--model", "pix2pix", "--gpu_ids", "-1"])[0]
+    model = Pix2PixModel(opt, torch.device("cpu"))
+    g_entry = find(LAYOUT["generators"], netG="unet_256", norm="batch", use_dropout=True, ngf=64, input_nc=3)
+    d_entry = find(LAYOUT["discriminators"], netD="basic", norm="batch", ndf=64, input_nc=3)
+    d_expected = [(k, (64, 6, 4, 4) if k == "model.0.weight" else s) for k, s in recorded(d_entry, "batch")]
+    assert layout(model.nets["G"]) == recorded(g_entry, "batch")
+    assert layout(model.nets["D"]) == d_expected
+    model.save(tmp_path, "latest")
+    for name, expected in (("G", recorded(g_entry, "batch")), ("D", d_expected)):
+        saved = torch.load(tmp_path / f"latest_net_{name}.pth", map_location="cpu", weights_only=True)
+        assert [(k, tuple(v.shape)) for k, v in saved.items()] == expected
