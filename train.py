@@ -33,7 +33,7 @@ from models import MODELS, acceleration, other_model_hint
 from models.common import loss_values
 from options.base_options import (DISCRIMINATOR_FLAGS, GENERATOR_FLAGS, adopt_run_flags, check_size_fits_generator,
                                   load_run_options, save_options, usable_gpu_ids)
-from options.train_options import min_image_side, parse_train_options
+from options.train_options import attention_defaults, min_image_side, parse_train_options
 from util import checkpoint, distributed, resilience
 from util.checkpoint import net_path, state_path
 from util.errors import UserError, run_cli
@@ -68,6 +68,7 @@ def resume_point(opt, run_dir: Path, given: set[str]) -> str | None:
                         f"pass --model {run['model']} to resume it")
     resumed = GENERATOR_FLAGS + DISCRIMINATOR_FLAGS + (("direction",) if opt.model == "pix2pix" else ())
     adopt_run_flags(opt, given, run, resumed, f"{run_dir}/train_opt.json")
+    attention_defaults(opt, given)  # --attention may have come from the run just now
     if run and "seed" not in given and run.get("seed") is not None:
         opt.seed = run["seed"]
     return label

@@ -253,7 +253,9 @@ def test_attention_run_trains_resumes_and_records_it(attention_run):
     _, ckpt = attention_run
     run = ckpt / "run"
     opt = json.loads((run / "train_opt.json").read_text())
-    assert opt["attention"] is True and opt["lambda_attn_mean"] == 0.1  # the resume's own (default) weight
+    assert opt["attention"] is True and opt["lambda_attn_mean"] == 0.01  # the resume's own (default) weight
+    # --attention turns the identity loss off unless it is given, on the resume too (taken from the run)
+    assert opt["lambda_identity"] == 0.0
     state = load(run / "latest_train_state.pth")
     assert (state["epoch"], state["epoch_done"], state["total_iters"]) == (2, True, 8)
     for name in ("G_A", "G_B"):

@@ -322,3 +322,14 @@ def test_parse_gpu_ids(text, expected):
 def test_parse_gpu_ids_rejects_non_integers(text):
     with pytest.raises(UserError, match="--gpu_ids"):
         parse_gpu_ids(text)
+
+
+@pytest.mark.parametrize("argv, identity", [
+    ((), 0.5),                                       # the classic default without --attention
+    (("--attention",), 0.0),                         # off with --attention: it would pull the maps to 0
+    (("--attention", "--lambda_identity", "0.5"), 0.5),  # unless it is asked for
+    (("--attention", "--lambda_identity", "0.2"), 0.2),
+])
+def test_attention_turns_the_identity_loss_off_unless_given(argv, identity):
+    opt, _, _ = _train(*argv)
+    assert opt.lambda_identity == identity
