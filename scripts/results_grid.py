@@ -9,6 +9,12 @@ default labels are shown, each fake followed by its attention map where the fold
 Names are taken in sorted order from the images of the first label; a name missing a label gets a
 grey tile. With a paired test set (testA/NAME and testB/NAME the same face), ``real_A fake_B
 real_B`` puts each translation next to the real masked face.
+
+Several runs side by side, on the same test faces: give several folders and prefix a label with
+its folder's number (``1:fake_B``; no prefix is folder 0), and name the columns with ``--titles``:
+
+    python scripts/results_grid.py results/plain/test_latest results/p2p/test_latest \
+        --labels real_A fake_B 1:fake_B real_B --titles input CycleGAN pix2pix truth --out cmp.png
 """
 from __future__ import annotations
 
@@ -39,19 +45,22 @@ def with_maps(images_dir: Path, labels: list[str]) -> list[str]:
     return out
 
 
-def build_grid(images_dir: Path, labels: list[str], rows: int, tile: int) -> Image.Image:
-    suffix = f"_{labels[0]}.png"
-    names = sorted(p.name[: -len(suffix)] for p in images_dir.rglob(f"*{suffix}"))[:rows]
+def build_grid(folders: list[Path], columns: list[tuple[int, str]], titles: list[str], rows: int,
+               tile: int) -> Image.Image:
+    """A row per image name (sorted, from the first column's folder), a column per (folder, label)."""
+    first_dir, first_label = folders[columns[0][0]], columns[0][1]
+    suffix = f"_{first_label}.png"
+    names = sorted(p.name[: -len(suffix)] for p in first_dir.rglob(f"*{suffix}"))[:rows]
     if not names:
-        raise UserError(f"no *{suffix} images in {images_dir}: check the folder and --labels")
+        raise UserError(f"no *{suffix} images in {first_dir}: check the folder and --labels")
     header = 18
-    grid = Image.new("RGB", (tile * len(labels), header + tile * len(names)), (255, 255, 255))
+    grid = Image.new("RGB", (tile * len(columns), header + tile * len(names)), (255, 255, 255))
     draw = ImageDraw.Draw(grid)
-    for c, label in enumerate(labels):
-        draw.text((c * tile + 4, 3), label, fill=(0, 0, 0))
+    for c, title in enumerate(titles):
+        draw.text((c * tile + 4, 3), title, fill=(0, 0, 0))
     for r, name in enumerate(names):
-        for c, label in enumerate(labels):
-            matches = list(images_dir.rglob(f"{name}_{label}.png"))
+        for c, (folder, label) in enumerate(columns):
+            matches = list(folders[folder].rglob(f"{name}_{label}.png"))
             if matches:
                 with Image.open(matches[0]) as im:
                     cell = im.convert("RGB").resize((tile, tile), Image.Resampling.BICUBIC)
@@ -61,22 +70,44 @@ def build_grid(images_dir: Path, labels: list[str], rows: int, tile: int) -> Ima
     return grid
 
 
+def parse_column(text: str, n_folders: int) -> tuple[int, str]:
+    """``label`` (folder 0) or ``K:label`` (folder K) as (K, label)."""
+    folder, sep, label = text.rpartition(":")
+    if not sep:
+        return 0, text
+    if not folder.isdigit() or int(folder) >= n_folders:
+        raise UserError(f"--labels {text}: the prefix must be a folder number from 0 to {n_folders - 1}")
+    return int(folder), label
+
+
+def images_folder(path: str) -> Path:
+    folder = Path(path)
+    images_dir = folder / "images" if (folder / "images").is_dir() else folder
+    if not images_dir.is_dir():
+        raise UserError(f"results folder {folder} does not exist: run test.py first")
+    return images_dir
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("results", help="a test.py output folder (holding images/) or its images/ folder")
+    p.add_argument("results", nargs="+",
+                   help="test.py output folders (holding images/) or their images/ folders; labels name one "
+                        "by its number, 0 first")
     p.add_argument("--labels", nargs="+", default=None,
-                   help=f"columns (default: {' '.join(DEFAULT_LABELS)}, each fake followed by its attention map "
-                        "where there are maps)")
+                   help=f"columns, LABEL or K:LABEL for folder K (default: {' '.join(DEFAULT_LABELS)} of folder 0, "
+                        "each fake followed by its attention map where there are maps)")
+    p.add_argument("--titles", nargs="+", default=None, help="column headers, one per label (default: the labels)")
     p.add_argument("--rows", type=int, default=8, help="how many image names (rows)")
     p.add_argument("--tile", type=int, default=128, help="tile size in pixels")
     p.add_argument("--out", required=True, help="PNG file to write")
     args = p.parse_args(argv)
-    folder = Path(args.results)
-    images_dir = folder / "images" if (folder / "images").is_dir() else folder
-    if not images_dir.is_dir():
-        raise UserError(f"results folder {folder} does not exist: run test.py first")
-    labels = args.labels or with_maps(images_dir, DEFAULT_LABELS)
-    grid = build_grid(images_dir, labels, args.rows, args.tile)
+    folders = [images_folder(path) for path in args.results]
+    labels = args.labels or with_maps(folders[0], DEFAULT_LABELS)
+    columns = [parse_column(label, len(folders)) for label in labels]
+    titles = args.titles or [label for _, label in columns]
+    if len(titles) != len(columns):
+        raise UserError(f"--titles has {len(titles)} names for {len(columns)} --labels: give one per label")
+    grid = build_grid(folders, columns, titles, args.rows, args.tile)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     grid.save(args.out)
     print(f"wrote {args.out} ({grid.size[0]}x{grid.size[1]})")

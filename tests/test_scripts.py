@@ -88,3 +88,36 @@ def test_benchmark_refuses_cuda_without_a_gpu(capsys):
         pytest.skip("this machine has a GPU")
     assert run_cli(bench_main, ["--mode", "train", "--device", "cuda"], "benchmark.py") == 2
     assert "--device cuda" in capsys.readouterr().err
+
+
+def test_results_grid_puts_several_runs_side_by_side(tmp_path):
+    """K:label takes the column from folder K, matched by image name; --titles name the columns."""
+    colours = [{"real_A": (255, 0, 0), "fake_B": (0, 255, 0)}, {"fake_B": (0, 0, 255)}]
+    folders = []
+    for k, labels in enumerate(colours):
+        images = tmp_path / f"run{k}" / "images"
+        images.mkdir(parents=True)
+        for name in ("001", "002"):
+            for label, colour in labels.items():
+                # the second run's 002 differs, so a row must take each folder's own file of that name
+                shade = colour if name == "001" or k == 0 else (9, 9, 9)
+                Image.new("RGB", (20, 20), shade).save(images / f"{name}_{label}.png")
+        folders.append(str(tmp_path / f"run{k}"))
+    out = tmp_path / "grid.png"
+    assert grid_main([*folders, "--labels", "real_A", "0:fake_B", "1:fake_B", "--titles", "in", "one", "two",
+                      "--tile", "32", "--out", str(out)]) == 0
+    grid = np.asarray(Image.open(out))
+    assert grid.shape == (18 + 2 * 32, 3 * 32, 3)
+    assert [tuple(grid[18 + 16, c * 32 + 16]) for c in range(3)] == [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
+    assert tuple(grid[18 + 48, 2 * 32 + 16]) == (9, 9, 9)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--labels", "real_A", "5:fake_B"], "folder number from 0 to 0"),
+    (["--labels", "real_A", "fake_B", "--titles", "one"], "--titles has 1 names for 2 --labels"),
+])
+def test_results_grid_bad_columns_are_one_line(tmp_path, capsys, extra, message):
+    images = tmp_path / "res" / "images"
+    write_images(images, 1, size=(8, 8), seed=0)
+    code = run_cli(grid_main, [str(tmp_path / "res"), *extra, "--out", str(tmp_path / "g.png")], "results_grid.py")
+    assert code == 2 and message in capsys.readouterr().err
