@@ -88,6 +88,26 @@ def test_visdom_receives_the_loss_plot_and_the_images(dataroot, tmp_path, visdom
     assert images["type"] == "image" and images["content"]["src"].startswith("data:image/png;base64,")
 
 
+def test_visdom_and_the_run_page_show_a_pix2pix_run(tmp_path, visdom_server):
+    """pix2pix reports through the same recorder: its four classic loss names, its images, the page."""
+    port, client = visdom_server
+    write_images(tmp_path / "ab" / "train", 4, size=(72, 36), seed=3)  # A|B side by side, 36 px halves
+    assert train_script.main(["--dataroot", str(tmp_path / "ab"), "--model", "pix2pix", "--checkpoints_dir",
+                              str(tmp_path), "--name", "p2p", *TINY, "--display_id", "5", "--display_port", str(port),
+                              "--display_server", "http://127.0.0.1", "--display_env", "p2p"]) == 0
+    plot = json.loads(client.get_window_data("5", env="p2p"))
+    curves = {trace["name"]: trace for trace in plot["content"]["data"]}
+    assert list(curves) == ["G_GAN", "G_L1", "D_real", "D_fake"]
+    logged = [json.loads(line) for line in (tmp_path / "p2p" / "loss_log.jsonl").read_text().splitlines()]
+    assert curves["G_L1"]["y"] == pytest.approx([r["G_L1"] for r in logged])
+    images = json.loads(client.get_window_data("6", env="p2p"))
+    assert images["type"] == "image" and images["content"]["src"].startswith("data:image/png;base64,")
+    web = tmp_path / "p2p" / "web"
+    assert "epoch [2]" in (web / "index.html").read_text()
+    assert {p.name for p in (web / "images").glob("epoch002_*.png")} == {
+        f"epoch002_{label}.png" for label in ("real_A", "fake_B", "real_B")}
+
+
 def test_wandb_offline_receives_losses_and_images(dataroot, tmp_path, monkeypatch):
     wandb = pytest.importorskip("wandb")
     monkeypatch.setenv("WANDB_MODE", "offline")
