@@ -13,7 +13,8 @@ axis per line, ``flag = value, value, ...`` (``#`` starts a comment). A switch (
 value, such as ``--attention`` or ``--no_flip``) takes ``on``/``off`` (or ``true``/``false``):
 ``--grid attention=on,off`` trains each point with and without attention generators.
 ``--grid model=cycle_gan,pix2pix`` compares the two on a dataroot that has both layouts (trainA,
-trainB and train/ of AB images, as ``prepare_masked_faces.py --paired`` writes); each model keeps
+trainB and train/ of AB images; the curation writes each split into its own --out, with the same
+test faces, so link the paired split's train/ and test/ into the unpaired one); each model keeps
 its own defaults (pix2pix: unet_256, batch norm, vanilla GAN loss) unless the grid or ``--`` sets them. Arguments
 after ``--`` go to every train.py call (and the architecture and size flags among them to test.py too).
 
