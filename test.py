@@ -35,10 +35,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from data import check_even_widths, collate_images, loader_workers
+from data import check_even_widths, check_sizes_fit, collate_images, half_sizes, header_sizes, loader_workers
 from data.datasets import AlignedTestDataset, SingleDataset
+from data.transforms import SIZE_DEPENDENT_MODES
 from models import MODELS, acceleration, other_model_hint
 from models.common import select_device
+from models.networks import size_multiple
 from options.base_options import (GENERATOR_FLAGS, adopt_run_flags, check_size_fits_generator, load_run_options,
                                   save_options, usable_gpu_ids)
 from options.test_options import parse_test_options
@@ -71,7 +73,11 @@ def resolve_architecture(opt, given: set[str], run_dir: Path) -> None:
     if run is not None:
         if opt.model == "test" and opt.model_suffix == "_B":  # G_BA maps B (output_nc) to A (input_nc)
             run = dict(run, input_nc=run.get("output_nc"), output_nc=run.get("input_nc"))
-        adopt_run_flags(opt, given, run, GENERATOR_FLAGS, f"{run_dir}/train_opt.json")
+        flags = GENERATOR_FLAGS
+        if "no_dropout" in given and str(run.get("netG", "")).startswith("unet"):
+            # A U-Net's dropout has no weights: --no_dropout only turns it off for this test, as classically.
+            flags = tuple(flag for flag in flags if flag != "no_dropout")
+        adopt_run_flags(opt, given, run, flags, f"{run_dir}/train_opt.json")
         for flag in DATA_FLAGS + (("direction",) if opt.model == "pix2pix" else ()):
             if flag not in given and flag in run:
                 setattr(opt, flag, run[flag])
@@ -130,13 +136,16 @@ class ResultsPage:
 
 def test_jobs(opt) -> list[tuple[Dataset, str, str]]:
     """(dataset, direction, what) of each folder to translate. Every folder is scanned (and checked)
-    here, before any result is written."""
+    here, before any result is written: AB images of odd width, and, under a size-keeping --preprocess,
+    sides the generator cannot take (of the --num_test images that will be translated)."""
     a_nc, b_nc = (opt.input_nc, opt.output_nc) if opt.direction == "AtoB" else (opt.output_nc, opt.input_nc)
     root = Path(opt.dataroot)
+    multiple = size_multiple(opt.netG)
     if opt.model == "pix2pix" and opt.dataset_mode == "aligned":
         dataset = AlignedTestDataset(opt.dataroot, opt.phase, opt.max_dataset_size, opt.preprocess, opt.load_size,
                                      opt.crop_size, opt.direction, a_nc, b_nc)
-        check_even_widths(dataset.AB_paths, str(dataset.root))
+        paths = dataset.AB_paths[:opt.num_test]
+        check_sizes_fit(paths, half_sizes(check_even_widths(paths, str(dataset.root))), opt, multiple, halves=True)
         return [(dataset, opt.direction, str(dataset.root))]
     if opt.model == "cycle_gan":
         folders = [(root / f"{opt.phase}A", "AtoB", a_nc, f"{opt.phase}A"),
@@ -145,8 +154,13 @@ def test_jobs(opt) -> list[tuple[Dataset, str, str]]:
             folders = [(folder, "BtoA" if d == "AtoB" else "AtoB", nc, what) for folder, d, nc, what in folders]
     else:  # one folder through one generator: --model test, or pix2pix's G with --dataset_mode single
         folders = [(root, opt.direction if opt.model == "pix2pix" else "AtoB", opt.input_nc, "--dataroot")]
-    return [(SingleDataset(str(folder), opt.max_dataset_size, opt.preprocess, opt.load_size, opt.crop_size,
+    jobs = [(SingleDataset(str(folder), opt.max_dataset_size, opt.preprocess, opt.load_size, opt.crop_size,
                            channels, what=what), direction, what) for folder, direction, channels, what in folders]
+    if multiple > 4 and opt.preprocess in SIZE_DEPENDENT_MODES:
+        for dataset, _, _ in jobs:
+            paths = dataset.paths[:opt.num_test]
+            check_sizes_fit(paths, header_sizes(paths), opt, multiple)
+    return jobs
 
 
 def as_groups(images: torch.Tensor | list[torch.Tensor]) -> list[torch.Tensor]:

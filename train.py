@@ -16,6 +16,7 @@ pools and counters from ``<checkpoints_dir>/<name>/<epoch>_*`` and carries on fr
 """
 from __future__ import annotations
 
+import contextlib
 import random
 import shlex
 import signal
@@ -28,9 +29,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from data import train_loader
+from data import close_loader, train_loader
 from models import MODELS, acceleration, other_model_hint
 from models.common import loss_values
+from models.networks import size_multiple
 from options.base_options import (DISCRIMINATOR_FLAGS, GENERATOR_FLAGS, adopt_run_flags, check_size_fits_generator,
                                   load_run_options, save_options, usable_gpu_ids)
 from options.train_options import attention_defaults, min_image_side, parse_train_options
@@ -100,13 +102,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UserError("--compile does not work with DataParallel over several --gpu_ids; start one "
                         f"process per GPU instead: torchrun --nproc_per_node {len(opt.gpu_id_list)} train.py ...")
     ctx = distributed.setup(opt.gpu_id_list)
-    try:
-        return train(opt, given, parser, ctx, list(argv) if argv is not None else sys.argv[1:])
-    finally:
-        distributed.cleanup(ctx)
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(distributed.cleanup, ctx)
+        return train(opt, given, parser, ctx, list(argv) if argv is not None else sys.argv[1:], cleanup)
 
 
-def train(opt, given: set[str], parser, ctx: distributed.Context, argv: list[str]) -> int:
+def train(opt, given: set[str], parser, ctx: distributed.Context, argv: list[str],
+          cleanup: contextlib.ExitStack) -> int:
     main_process = ctx.is_main
     say = print if main_process else (lambda *args, **kwargs: None)
     run_dir = Path(opt.checkpoints_dir) / opt.name
@@ -120,7 +122,9 @@ def train(opt, given: set[str], parser, ctx: distributed.Context, argv: list[str
     opt.rank, opt.world_size = ctx.rank, ctx.world_size
     seed_everything(opt.seed)
     # checks the data folders before anything is written
-    loader, sampler = train_loader(opt, ctx.rank, ctx.world_size, min_side=min_image_side(opt))
+    loader, sampler = train_loader(opt, ctx.rank, ctx.world_size, min_side=min_image_side(opt),
+                                   size_multiple=size_multiple(opt.netG))
+    cleanup.callback(close_loader, loader)  # its workers stop when training does, however it ends
     if opt.batch_size > sampler.num_samples:
         share = f" per process ({ctx.world_size} processes)" if ctx.distributed else ""
         raise UserError(f"--batch_size {opt.batch_size} is larger than the {sampler.num_samples} samples of an "

@@ -73,12 +73,14 @@ def loader_workers(num_threads: int) -> int:
     return min(num_threads, cores)
 
 
-def train_loader(opt, rank: int = 0, world_size: int = 1, min_side: int = 1) -> tuple[DataLoader, UnalignedSampler]:
+def train_loader(opt, rank: int = 0, world_size: int = 1, min_side: int = 1,
+                 size_multiple: int = 4) -> tuple[DataLoader, UnalignedSampler]:
     """The training DataLoader over ``<dataroot>/<phase>A|B`` (or, with ``--dataset_mode aligned``, the
     AB images of ``<dataroot>/<phase>``) and its sampler (this rank's share).
 
     The files' headers are checked first where a bad file would only show up later: mixed sizes
-    under a size-keeping ``--preprocess`` with batches above 1, and AB images of odd width.
+    under a size-keeping ``--preprocess`` with batches above 1, sides the generator cannot take
+    (not multiples of ``size_multiple``, :func:`check_sizes_fit`), and AB images of odd width.
     Workers stay alive across epochs, and batches go to pinned memory for asynchronous copies
     when training on a GPU.
     """
@@ -90,10 +92,13 @@ def train_loader(opt, rank: int = 0, world_size: int = 1, min_side: int = 1) -> 
     sampler = UnalignedSampler(len(dataset.A_paths), len(dataset.B_paths), opt.serial_batches, opt.seed,
                                num_replicas=world_size, rank=rank, paired=aligned)
     if aligned:
-        check_aligned_files(dataset.AB_paths, str(dataset.root), opt, min_side)
-    elif opt.batch_size > 1 and opt.preprocess in SIZE_DEPENDENT_MODES:
+        check_aligned_files(dataset.AB_paths, str(dataset.root), opt, min_side, size_multiple)
+    elif opt.preprocess in SIZE_DEPENDENT_MODES and (opt.batch_size > 1 or size_multiple > 4):
         for domain, paths in (("A", dataset.A_paths), ("B", dataset.B_paths)):
-            check_one_size(paths, f"{opt.dataroot}/{opt.phase}{domain}", opt, min_side)
+            sizes = header_sizes(paths)
+            check_sizes_fit(paths, sizes, opt, size_multiple)
+            if opt.batch_size > 1:
+                check_one_size(paths, f"{opt.dataroot}/{opt.phase}{domain}", opt, min_side, sizes)
     workers = loader_workers(opt.num_threads)
     loader = DataLoader(dataset, batch_size=opt.batch_size, sampler=sampler, num_workers=workers,
                         pin_memory=torch.cuda.is_available(), persistent_workers=workers > 0,
@@ -103,6 +108,22 @@ def train_loader(opt, rank: int = 0, world_size: int = 1, min_side: int = 1) -> 
                         # leaves torch's global one (saved in checkpoints) alone, so resumes are exact.
                         generator=torch.Generator().manual_seed(opt.seed))
     return loader, sampler
+
+
+def close_loader(loader: DataLoader) -> None:
+    """Stop ``loader``'s persistent workers now, rather than whenever its iterator is garbage-collected.
+
+    The training workers ignore SIGINT and SIGTERM (the main process handles a preemption), so
+    multiprocessing's exit handler, which terminates daemonic children and then joins them, would
+    wait forever for workers still alive when the interpreter exits: a ``train.main()`` called in
+    the same process as other work (a test, a notebook) whose frames a stored traceback keeps
+    alive. DataLoader has no public call for this; its iterator's shutdown is what its own
+    ``__del__`` runs.
+    """
+    iterator = getattr(loader, "_iterator", None)
+    if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+        iterator._shutdown_workers()
+    loader._iterator = None
 
 
 SCAN_THREADS = 8  # header reads wait on the disk more than on the interpreter (a network file system)
@@ -148,6 +169,36 @@ def check_one_size(paths: list[str], folder: str, opt, min_side: int = 1,
                         "--preprocess (e.g. resize_and_crop), resize the images, or --batch_size 1")
 
 
+def check_sizes_fit(paths: list[str], sizes: list[tuple[int, int] | None], opt, multiple: int,
+                    halves: bool = False) -> None:
+    """Refuse, before anything runs, the first image whose sides after a size-keeping ``--preprocess``
+    (``none``, ``scale_width``) are not multiples of ``multiple``, the generator's
+    (:func:`models.networks.size_multiple`: 4 for the ResNets, which those modes round to anyway,
+    128 or 256 for a U-Net, whose skip connections would not line up). ``sizes`` are the files'
+    (width, height), None where unreadable (reported later as a bad image); with ``halves`` they are
+    the A and B halves of AB images, which is what the network sees. Cropping modes fix the size from
+    the flags, which the options check."""
+    if opt.preprocess not in SIZE_DEPENDENT_MODES or multiple <= 4:
+        return
+    bad = []
+    for path, size in zip(paths, sizes):
+        if size is not None:
+            out = output_size(opt.preprocess, opt.load_size, opt.crop_size, size)
+            if out[0] % multiple or out[1] % multiple:
+                bad.append((path, size, out))
+    if not bad:
+        return
+    path, (w, h), (ow, oh) = bad[0]
+    what = f"its A and B halves are {w}x{h} px" if halves else f"it is {w}x{h} px"
+    if (ow, oh) != (w, h):
+        what += f", {ow}x{oh} after --preprocess {opt.preprocess}"
+    more = "" if len(bad) == 1 else "; 1 more image does not fit either" if len(bad) == 2 else \
+        f"; {len(bad) - 1} more images do not fit either"
+    raise UserError(f"{path}: {what}, and --netG {opt.netG} needs sides that are multiples of {multiple} "
+                    f"(it halves them {multiple.bit_length() - 1} times){more}: resize the images to multiples of "
+                    f"{multiple}, or crop them at load time (e.g. --preprocess crop --crop_size {multiple})")
+
+
 def check_even_widths(paths: list[str], folder: str) -> list[tuple[int, int] | None]:
     """Refuse AB images of odd width (A and B cannot be cut apart evenly) from their headers, before
     anything is written; returns the sizes read. Training would otherwise replace such a file at
@@ -161,12 +212,18 @@ def check_even_widths(paths: list[str], folder: str) -> list[tuple[int, int] | N
     return sizes
 
 
-def check_aligned_files(paths: list[str], folder: str, opt, min_side: int = 1) -> None:
-    """The training checks of AB images from one header scan: even widths, and one size of the
-    halves where batches need it (:func:`check_one_size`)."""
-    sizes = check_even_widths(paths, folder)
+def half_sizes(sizes: list[tuple[int, int] | None]) -> list[tuple[int, int] | None]:
+    """The size of each half of AB images of ``sizes`` (what the networks see)."""
+    return [None if size is None else (size[0] // 2, size[1]) for size in sizes]
+
+
+def check_aligned_files(paths: list[str], folder: str, opt, min_side: int = 1, size_multiple: int = 4) -> None:
+    """The training checks of AB images from one header scan: even widths, halves the generator can
+    take (:func:`check_sizes_fit`), and one size of the halves where batches need it
+    (:func:`check_one_size`)."""
+    halves = half_sizes(check_even_widths(paths, folder))
+    check_sizes_fit(paths, halves, opt, size_multiple, halves=True)
     if opt.batch_size > 1 and opt.preprocess in SIZE_DEPENDENT_MODES:
-        halves = [None if size is None else (size[0] // 2, size[1]) for size in sizes]
         check_one_size(paths, f"{folder} (A and B halves)", opt, min_side, sizes=halves)
 
 

@@ -250,6 +250,16 @@ GENERATORS: dict[str, Callable[..., nn.Module]] = {
     "unet_128": functools.partial(UnetGenerator, num_downs=7),
 }
 
+
+def size_multiple(netG: str) -> int:
+    """The number every image side must be a multiple of for ``netG`` to give back the input's size:
+    4 for the ResNets (two halvings), 2**num_downs for a U-Net (256 for unet_256, 128 for unet_128),
+    whose skip connections join each level's input with an upsampled output of the same size."""
+    if netG not in GENERATORS:
+        raise ValueError(f"unknown generator {netG!r}; choose from {sorted(GENERATORS)}")
+    builder = GENERATORS[netG]
+    return 2 ** builder.keywords["num_downs"] if builder.func is UnetGenerator else 4
+
 # --------------------------------------------------------------------------------------------- #
 # Discriminators
 # --------------------------------------------------------------------------------------------- #

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from data.datasets import DATASETS
-from data.transforms import PREPROCESS_MODES
+from data.transforms import PREPROCESS_MODES, rounded_size
 from models import MODELS
-from models.networks import DISCRIMINATORS, GENERATORS, INIT_TYPES, NORMS
+from models.networks import DISCRIMINATORS, GENERATORS, INIT_TYPES, NORMS, size_multiple
 from util.cli import OneLineParser, non_negative_int, positive_int  # noqa: F401 (imported from here too)
 from util.errors import UserError
 
@@ -36,6 +36,31 @@ MODEL_DEFAULTS = {
     "pix2pix": {"netG": "unet_256", "norm": "batch", "no_dropout": False, "dataset_mode": "aligned"},
 }
 MODEL_TRAIN_DEFAULTS = {"pix2pix": {"gan_mode": "vanilla", "pool_size": 0}}
+# Other spellings of --norm that classic command lines use. Since its 2025 update the classic code base
+# builds SyncBatchNorm for --norm syncbatch, and its README says sync_batch and sync_instance; here batch
+# norm becomes SyncBatchNorm by itself under torchrun on GPUs (the same state-dict keys), and instance
+# norm normalises each image on its own, so there is nothing to synchronise.
+NORM_ALIASES = {"syncbatch": "batch", "sync_batch": "batch", "sync_instance": "instance"}
+# Models and data set modes of the classic code base that are not included here, and why: a classic command
+# line that names one gets this line instead of argparse's list of choices.
+NOT_INCLUDED = {
+    ("model", "colorization"): "--model colorization (the classic code base's L -> ab colourisation in Lab colour "
+                               "space) is not included: this code base translates RGB faces between unmasked and "
+                               "masked; colourise with the classic pytorch-CycleGAN-and-pix2pix",
+    ("dataset_mode", "colorization"): "--dataset_mode colorization (the classic colourisation data: RGB images read "
+                                      "as L -> ab pairs) is not included: use aligned (AB images), unaligned or single",
+    ("model", "template"): "--model template is the classic code base's empty example for writing a new model, not "
+                           "a model to train: use --model cycle_gan or pix2pix (a new model is a file in models/ "
+                           "registered in models/__init__.py's MODELS)",
+    ("dataset_mode", "template"): "--dataset_mode template is the classic code base's empty example for writing a "
+                                  "data set, not one to read: use aligned, unaligned or single (a new one goes into "
+                                  "data/datasets.py's DATASETS)",
+}
+
+
+def norm_name(text: str) -> str:
+    """``--norm``'s value, classic aliases (syncbatch, sync_batch, sync_instance) taken as what they mean."""
+    return NORM_ALIASES.get(text, text)
 
 
 def add_base_options(p: argparse.ArgumentParser) -> None:
@@ -61,13 +86,15 @@ def add_base_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--output_nc", type=positive_int, default=3, help="# of output image channels: 3 RGB, 1 grayscale")
     g.add_argument("--ngf", type=positive_int, default=64, help="# of generator filters in the last conv layer")
     g.add_argument("--ndf", type=positive_int, default=64, help="# of discriminator filters in the first conv layer")
-    g.add_argument("--netD", type=str, default="basic", choices=sorted(DISCRIMINATORS),
+    g.add_argument("--netD", "--which_model_netD", type=str, default="basic", choices=sorted(DISCRIMINATORS),
                    help="basic: 70x70 PatchGAN; n_layers: PatchGAN with --n_layers_D layers; pixel: 1x1 PatchGAN")
-    g.add_argument("--netG", type=str, default="resnet_9blocks", choices=sorted(GENERATORS),
+    g.add_argument("--netG", "--which_model_netG", type=str, default="resnet_9blocks", choices=sorted(GENERATORS),
                    help="generator architecture")
     g.add_argument("--n_layers_D", type=positive_int, default=3, help="only used if netD==n_layers")
-    g.add_argument("--norm", type=str, default="instance", choices=sorted(NORMS),
-                   help="instance normalization or batch normalization [instance | batch | none]")
+    g.add_argument("--norm", type=norm_name, default="instance", choices=sorted(NORMS),
+                   help="instance normalization or batch normalization [instance | batch | none]; the classic "
+                        "syncbatch and sync_batch mean batch (SyncBatchNorm under torchrun on GPUs), sync_instance "
+                        "means instance")
     g.add_argument("--init_type", type=str, default="normal", choices=INIT_TYPES, help="network initialization")
     g.add_argument("--init_gain", type=float, default=0.02, help="scaling factor for normal, xavier and orthogonal")
     g.add_argument("--no_dropout", action="store_true", help="no dropout for the generator")
@@ -82,16 +109,18 @@ def add_base_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dataset_mode", type=str, default="unaligned", choices=sorted(DATASETS),
                    help="unaligned: <phase>A and <phase>B folders; aligned: <phase>/NAME.png, each image A|B side "
                         "by side (pix2pix); single: one folder (--dataroot itself)")
-    g.add_argument("--direction", type=str, default="AtoB", choices=("AtoB", "BtoA"), help="AtoB or BtoA")
+    g.add_argument("--direction", "--which_direction", type=str, default="AtoB", choices=("AtoB", "BtoA"),
+                   help="AtoB or BtoA")
     g.add_argument("--serial_batches", action="store_true",
                    help="if true, takes images in order to make batches, otherwise takes them randomly")
-    g.add_argument("--num_threads", default=4, type=non_negative_int, help="# threads (workers) for loading data")
-    g.add_argument("--batch_size", type=positive_int, default=1, help="input batch size")
-    g.add_argument("--load_size", type=positive_int, default=286, help="scale images to this size")
-    g.add_argument("--crop_size", type=positive_int, default=256, help="then crop to this size")
+    g.add_argument("--num_threads", "--nThreads", default=4, type=non_negative_int,
+                   help="# threads (workers) for loading data")
+    g.add_argument("--batch_size", "--batchSize", type=positive_int, default=1, help="input batch size")
+    g.add_argument("--load_size", "--loadSize", type=positive_int, default=286, help="scale images to this size")
+    g.add_argument("--crop_size", "--fineSize", type=positive_int, default=256, help="then crop to this size")
     g.add_argument("--max_dataset_size", type=positive_int, default=math.inf,
                    help="maximum number of images per folder; the first ones in sorted order are kept")
-    g.add_argument("--preprocess", type=str, default="resize_and_crop", choices=PREPROCESS_MODES,
+    g.add_argument("--preprocess", "--resize_or_crop", type=str, default="resize_and_crop", choices=PREPROCESS_MODES,
                    help="scaling and cropping of images at load time")
     g.add_argument("--no_flip", action="store_true", help="if specified, do not flip the images for data augmentation")
     g.add_argument("--display_winsize", type=positive_int, default=256, help="display window size for visdom and HTML")
@@ -107,7 +136,8 @@ def add_base_options(p: argparse.ArgumentParser) -> None:
                    help="let cuDNN time its convolution algorithms for the fixed image size (CUDA only)")
 
     g = p.add_argument_group("loading")
-    g.add_argument("--epoch", type=str, default="latest", help="which epoch to load? set to latest to use latest cached model")
+    g.add_argument("--epoch", "--which_epoch", type=str, default="latest",
+                   help="which epoch to load? set to latest to use latest cached model")
     g.add_argument("--load_iter", type=non_negative_int, default=0,
                    help="which iteration to load? if load_iter > 0, loads iter_<load_iter>_* instead of --epoch")
     g.add_argument("--verbose", action="store_true", help="print network architectures and parameter counts")
@@ -119,10 +149,17 @@ def add_base_options(p: argparse.ArgumentParser) -> None:
 
 def model_in(argv: Sequence[str], default: str) -> str:
     """The ``--model`` of ``argv``, read before the full parse because the model decides some defaults
-    (as the classic parser does)."""
+    (as the classic parser does). A classic model or data set mode not included here is refused in one
+    line saying so (:data:`NOT_INCLUDED`)."""
     probe = argparse.ArgumentParser(add_help=False)
     probe.add_argument("--model", default=default)
-    return probe.parse_known_args(list(argv))[0].model
+    probe.add_argument("--dataset_mode")
+    given = probe.parse_known_args(list(argv))[0]
+    for flag in ("model", "dataset_mode"):
+        reason = NOT_INCLUDED.get((flag, getattr(given, flag)))
+        if reason:
+            raise UserError(reason)
+    return given.model
 
 
 def set_model_defaults(parser: argparse.ArgumentParser, model: str, is_train: bool) -> None:
@@ -145,20 +182,27 @@ def check_model_flags(opt: argparse.Namespace) -> None:
 
 
 def check_size_fits_generator(opt: argparse.Namespace) -> None:
-    """Refuse image sizes the generator cannot map back to the same size.
+    """Refuse the sizes the flags fix that the generator cannot map back to the same size.
 
     ResNet generators halve twice and double twice, so sides must be multiples of 4; a U-Net with
-    n levels needs multiples of 2**n (128 or 256). ``--preprocess none`` and ``scale_width`` round
-    to multiples of 4 on their own, which suits the ResNets only.
+    n levels needs multiples of 2**n (128 or 256; :func:`models.networks.size_multiple`). A cropping
+    ``--preprocess`` fixes both sides (``--crop_size``), ``scale_width`` the width (``--load_size``).
+    Under ``none`` and ``scale_width`` the heights are the images' own (rounded to multiples of 4,
+    which suits the ResNets): the data checks those from the files' headers before anything runs
+    (``data.check_sizes_fit``), as the classic code base's U-Net runs on 256x256 or 512x256 images
+    with ``--preprocess none``.
     """
-    multiple = int(opt.netG[5:]) if opt.netG.startswith("unet") else 4
+    multiple = size_multiple(opt.netG)
     if "crop" in opt.preprocess:
         if opt.crop_size % multiple:
             raise UserError(f"--crop_size {opt.crop_size} does not suit --netG {opt.netG}: use a multiple "
                             f"of {multiple} (e.g. {max(multiple, opt.crop_size // multiple * multiple)})")
-    elif multiple > 4:
-        raise UserError(f"--netG {opt.netG} needs image sides divisible by {multiple}; use a cropping "
-                        f"--preprocess (e.g. resize_and_crop) instead of {opt.preprocess}")
+    elif opt.preprocess == "scale_width":
+        width = rounded_size((opt.load_size, opt.load_size))[0]
+        if width % multiple:
+            raise UserError(f"--load_size {opt.load_size} does not suit --netG {opt.netG}: --preprocess scale_width "
+                            f"makes every image {width} px wide, and the generator needs multiples of {multiple} "
+                            f"(e.g. --load_size {max(multiple, width // multiple * multiple)})")
 
 
 def explicit_flags(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:

@@ -26,7 +26,8 @@ def add_test_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--eval", action="store_true",
                    help="use eval mode during test time (batch norm with running statistics, no dropout); without "
                         "it a pix2pix U-Net keeps its dropout on, as noise, as in the classic code")
-    g.add_argument("--num_test", type=positive_int, default=50, help="how many test images to run (per domain)")
+    g.add_argument("--num_test", "--how_many", type=positive_int, default=50,
+                   help="how many test images to run (per domain)")
     g.add_argument("--max_html_rows", type=non_negative_int, default=1000,
                    help="index.html shows the first this many results (0: no page); every image is still written")
     g.add_argument("--model_suffix", type=str, default="", choices=("", "_A", "_B"),

@@ -18,7 +18,7 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("display and logging")
     g.add_argument("--display_freq", type=positive_int, default=400,
                    help="frequency (in images) of showing training results on screen and in the HTML page")
-    g.add_argument("--display_ncols", type=int, default=4,
+    g.add_argument("--display_ncols", "--display_single_pane_ncols", type=int, default=4,
                    help="if positive, display all images in a single visdom web panel with certain number of images per row")
     g.add_argument("--display_id", type=int, default=1, help="window id of the web display; 0 or less: no visdom")
     g.add_argument("--display_server", type=str, default="http://localhost", help="visdom server of the web display")
@@ -51,13 +51,16 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                    help="unreadable images are skipped with a warning; more than this many stops training")
 
     g = p.add_argument_group("optimisation")
-    g.add_argument("--n_epochs", type=non_negative_int, default=100, help="number of epochs with the initial learning rate")
-    g.add_argument("--n_epochs_decay", type=non_negative_int, default=100,
+    g.add_argument("--n_epochs", "--niter", type=non_negative_int, default=100,
+                   help="number of epochs with the initial learning rate")
+    g.add_argument("--n_epochs_decay", "--niter_decay", type=non_negative_int, default=100,
                    help="number of epochs to linearly decay learning rate to zero")
     g.add_argument("--beta1", type=float, default=0.5, help="momentum term of adam")
     g.add_argument("--lr", type=float, default=0.0002, help="initial learning rate for adam")
     g.add_argument("--gan_mode", type=str, default="lsgan", choices=GAN_MODES,
                    help="the type of GAN objective. vanilla GAN loss is the cross-entropy objective used in the original GAN paper.")
+    g.add_argument("--no_lsgan", dest="gan_mode", action="store_const", const="vanilla",
+                   help="the classic code base's name (until 2018) for --gan_mode vanilla")
     g.add_argument("--pool_size", type=non_negative_int, default=50,
                    help="the size of image buffer that stores previously generated images")
     g.add_argument("--lr_policy", type=str, default="linear", choices=LR_POLICIES,
@@ -69,7 +72,7 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lambda_L1", type=float, default=100.0,
                    help="pix2pix: weight of the L1 distance between the translation and its true pair "
                         "(the classic 100); CycleGAN ignores it")
-    g.add_argument("--lambda_identity", type=float, default=0.5,
+    g.add_argument("--lambda_identity", "--identity", type=float, default=0.5,
                    help="use identity mapping. Setting lambda_identity other than 0 has an effect of scaling the "
                         "weight of the identity mapping loss. For example, if the weight of the identity loss should "
                         "be 10 times smaller than the weight of the reconstruction loss, please set lambda_identity = 0.1")

@@ -139,7 +139,8 @@ def switch_flags() -> dict[str, list[str]]:
     """train.py's switches (flags without a value): name -> the arguments that turn it off."""
     switches = {}
     for action in build_train_parser()._actions:
-        if action.nargs == 0 and action.option_strings and action.dest != "help":
+        # named after its dest: not an alias that sets another flag (--no_lsgan sets --gan_mode)
+        if action.nargs == 0 and f"--{action.dest}" in action.option_strings and action.dest != "help":
             negative = [s for s in action.option_strings if s.startswith("--no-")]
             switches[action.dest] = negative[:1]
     return switches

@@ -146,6 +146,12 @@ def foreign_generator(filename: str, keep_options: bool = True) -> Callable[[Env
     return prepare
 
 
+def classic_unet_128(env: Env) -> None:
+    """A classic pix2pix checkpoint alone: <ckpt>/unet/latest_net_G.pth, a unet_128 with 4 filters."""
+    (env.ckpt / "unet").mkdir()
+    torch.save(define_G("unet_128", 3, 3, ngf=4, norm="batch").state_dict(), env.ckpt / "unet" / "latest_net_G.pth")
+
+
 # ----------------------------------------------------------------------------- the table
 
 CASES = [
@@ -204,8 +210,13 @@ CASES = [
     case("crop-larger-than-load", "train", lambda e: e.train("--crop_size", "40"), "--crop_size 40"),
     case("crop-not-multiple-of-4", "train", lambda e: e.train("--crop_size", "30"), "--crop_size 30"),
     case("unet_256-on-32px", "train", lambda e: e.train("--netG", "unet_256"), "--netG unet_256"),
-    case("unet_128-without-crop", "train", lambda e: e.train("--netG", "unet_128", "--preprocess", "none"),
-         "--netG unet_128"),
+    case("unet_128-on-36x40-images", "train", lambda e: e.train("--netG", "unet_128", "--preprocess", "none"),
+         "trainA/000.png: it is 36x40 px, and --netG unet_128 needs sides that are multiples of 128"),
+    case("unet_256-scale_width-load_size", "train", lambda e: e.train("--netG", "unet_256", "--preprocess",
+                                                                      "scale_width"), "--load_size 36"),
+    case("model-colorization", "train", lambda e: e.train("--model", "colorization"), "--model colorization"),
+    case("dataset_mode-template", "train", lambda e: e.train("--dataset_mode", "template"),
+         "--dataset_mode template"),
     case("ngf-0", "train", lambda e: e.train("--ngf", "0"), "--ngf"),
     case("n_layers_D-0", "train", lambda e: e.train("--netD", "n_layers", "--n_layers_D", "0"), "--n_layers_D"),
     case("input_nc-0", "train", lambda e: e.train("--input_nc", "0"), "--input_nc"),
@@ -323,6 +334,11 @@ CASES = [
          lambda e: e.test("--model", "test", "--model_suffix", "_B", "--attention", dataroot=e.data / "testB"),
          "drop --attention", run=True, prepare=forget_options),
     case("crop-not-multiple-of-4", "test", lambda e: e.test("--crop_size", "30"), "--crop_size 30", run=True),
+    case("unet_128-on-36x40-images", "test",
+         lambda e: e.test("--model", "test", "--preprocess", "none", name="unet", dataroot=e.data / "testA"),
+         "testA/000.png: it is 36x40 px", prepare=classic_unet_128),
+    case("model-colorization", "test", lambda e: e.test("--model", "colorization"), "--model colorization",
+         run=True),
     # --- test.py: data and results
     case("dataroot-missing", "test", lambda e: e.test(dataroot=e.tmp / "nope"), "--dataroot", run=True),
     case("dataroot-is-a-file", "test", lambda e: e.test(dataroot=e.a_file), "--dataroot",
@@ -349,7 +365,7 @@ CASES = [
     case("gpu_ids-letters", "test", lambda e: e.test("--gpu_ids", "a,b"), "--gpu_ids", run=True),
     case("amp-fp8", "test", lambda e: e.test("--amp", "fp8"), "--amp", run=True),
     case("suffix-unknown-option", "test", lambda e: e.test("--suffix", "{nope}"), "--suffix", run=True),
-    case("unknown-flag", "test", lambda e: e.test("--how_many", "5"), "--how_many", run=True),
+    case("unknown-flag", "test", lambda e: e.test("--num_tests", "5"), "--num_tests", run=True),
 ]
 
 SCRIPTS = {"train": (train_script.main, "train.py"), "test": (test_script.main, "test.py")}

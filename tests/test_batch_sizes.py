@@ -102,6 +102,40 @@ def test_preprocessed_sizes_groups_files_and_leaves_out_unusable_ones(tmp_path):
         (32, 32): [p for p in paths if not p.endswith("e000.png")]}
 
 
+@pytest.mark.parametrize("mode,load_size", [("none", 36), ("scale_width", 256)])
+def test_unet_size_check_agrees_with_the_network(mode, load_size):
+    """check_sizes_fit accepts exactly the sizes a unet_128 runs on after the real transform: decided from
+    the sizes alone, checked by putting each decoded image through the transform and the network."""
+    import torch
+
+    from data import check_sizes_fit
+    from models.networks import define_G
+    from util.errors import UserError
+
+    net = define_G("unet_128", 3, 3, ngf=1, norm="none").eval()
+    opt = type("Opt", (), {"preprocess": mode, "load_size": load_size, "crop_size": 128, "netG": "unet_128"})
+    transform = get_transform(mode, load_size, 128, flip=False, train=False)
+    rng = random.Random(5)
+    sides = [126, 128, 130, 134, 190, 254, 256, 258, 262, 384]
+    sizes = [(rng.choice(sides), rng.choice(sides)) for _ in range(24)] + [(128, 128), (130, 258), (256, 134)]
+    verdicts = []
+    for w, h in sizes:
+        try:
+            check_sizes_fit([f"{w}x{h}.png"], [(w, h)], opt, 128)
+            accepted = True
+        except UserError as err:
+            assert str(err).startswith(f"{w}x{h}.png: it is {w}x{h} px") and "--netG unet_128" in str(err)
+            accepted = False
+        with torch.no_grad():
+            try:
+                runs = net(transform(_image(w, h)).unsqueeze(0)).shape[-2:] == transform(_image(w, h)).shape[-2:]
+            except RuntimeError:  # the skip connections do not line up
+                runs = False
+        assert accepted == runs, (w, h)
+        verdicts.append(accepted)
+    assert any(verdicts) and not all(verdicts)
+
+
 # ----------------------------------------------------------------------------- train.py refuses at start
 
 

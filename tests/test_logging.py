@@ -113,6 +113,7 @@ def test_wandb_offline_receives_losses_and_images(dataroot, tmp_path, monkeypatc
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    wandb.teardown()  # settings an earlier W&B run of this process set up would override WANDB_DIR
     logged = []
     real_log = wandb.Run.log
 

@@ -5,45 +5,23 @@ code base's ``models/networks.py`` (see ``tests/data/README.md``). That recordin
 version whose InstanceNorm still tracked running statistics and which could not build
 ``--norm none``; the current classic code drops those statistics (and deletes them when loading
 old files), and builds ``none`` as batch-norm's layout without the norm layers. The expectations
-below derive both from the recording.
+below derive both from the recording (``tests/classic_layout.py``).
 """
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
+from classic_layout import LAYOUT, classic_checkpoint, find, generator_layout, recorded
 from models.networks import (DISCRIMINATORS, GENERATORS, NORMS, define_D, define_G, init_weights,
-                             receptive_field)
+                             receptive_field, size_multiple)
 from util.checkpoint import clean_state_dict, infer_generator_flags, load_network
 from util.errors import UserError
-
-LAYOUT = json.loads((Path(__file__).parent / "data" / "classic_state_dict_layout.json").read_text())
-STATS = ("running_mean", "running_var", "num_batches_tracked")
 
 
 def layout(net: nn.Module) -> list[tuple[str, tuple[int, ...]]]:
     return [(k, tuple(v.shape)) for k, v in net.state_dict().items()]
-
-
-def recorded(entry: dict, norm: str) -> list[tuple[str, tuple[int, ...]]]:
-    """The classic layout for ``norm``, derived from a recorded instance- or batch-norm entry."""
-    items = [(k, tuple(shape)) for k, shape, _ in entry["state_dict"]]
-    if norm == "instance":  # modern InstanceNorm2d(track_running_stats=False) has no buffers
-        return [(k, s) for k, s in items if k.rsplit(".", 1)[1] not in STATS]
-    if norm == "none":  # the batch layout minus every batch-norm layer (Identity has no keys)
-        norm_layers = {k.rsplit(".", 1)[0] for k, _ in items if k.endswith("running_mean")}
-        return [(k, s) for k, s in items if k.rsplit(".", 1)[0] not in norm_layers]
-    return items
-
-
-def find(entries: list[dict], **match) -> dict:
-    hits = [e for e in entries if all(e[k] == v for k, v in match.items())]
-    assert len(hits) == 1, match
-    return hits[0]
 
 
 @pytest.mark.parametrize("netG", sorted(GENERATORS))
@@ -54,6 +32,15 @@ def test_generator_state_dict_matches_classic_layout(netG, norm, dropout):
     entry = find(LAYOUT["generators"], netG=netG, norm=source_norm, use_dropout=dropout, ngf=64, input_nc=3)
     net = define_G(netG, 3, 3, ngf=64, norm=norm, use_dropout=dropout)
     assert layout(net) == recorded(entry, norm)
+
+
+@pytest.mark.parametrize("netG", sorted(GENERATORS))
+@pytest.mark.parametrize("norm", sorted(NORMS))
+@pytest.mark.parametrize("dropout", [False, True])
+def test_classic_layout_scales_with_ngf(netG, norm, dropout):
+    """The classic checkpoints the compatibility tests make at 8 filters have this code's layout at 8."""
+    assert generator_layout(netG, norm, dropout, ngf=8) == layout(define_G(netG, 3, 3, ngf=8, norm=norm,
+                                                                           use_dropout=dropout))
 
 
 def test_generator_layout_with_other_channels_and_width():
@@ -178,6 +165,31 @@ def test_generator_flags_are_inferred_from_weights(netG, norm, dropout):
     assert (flags["netG"], flags["ngf"], flags["norm"], flags["input_nc"], flags["output_nc"]) == (netG, 8, norm, 3, 1)
     if netG.startswith("resnet"):  # U-Net dropout has no parameters, so it leaves no trace
         assert flags["no_dropout"] is (not dropout)
+
+
+@pytest.mark.parametrize("netG", sorted(GENERATORS))
+def test_old_instance_norm_statistics_do_not_read_as_batch_norm(netG):
+    """Instance norms saved by PyTorch before 0.4 (the classic released models) carry running statistics
+    like batch norms; the biased convolutions before them say instance."""
+    state = classic_checkpoint(netG, "instance", dropout=False, ngf=8, old_instance_stats=True)
+    assert any(k.endswith("running_mean") for k in state)
+    flags = infer_generator_flags(state)
+    assert (flags["netG"], flags["ngf"], flags["norm"]) == (netG, 8, "instance")
+    assert infer_generator_flags(classic_checkpoint(netG, "batch", dropout=False, ngf=8))["norm"] == "batch"
+
+
+@pytest.mark.parametrize("netG", sorted(GENERATORS))
+def test_size_multiple_is_what_the_generator_keeps(netG):
+    """Sides that are multiples of size_multiple(netG) come back the same; a U-Net fails on any other."""
+    multiple = size_multiple(netG)
+    side = max(multiple, 8)  # a ResNet's reflection padding needs 2 pixels left after its two halvings
+    net = define_G(netG, 3, 3, ngf=2, norm="none").eval()
+    with torch.no_grad():
+        assert net(torch.zeros(1, 3, side, 2 * side)).shape[-2:] == (side, 2 * side)
+        if multiple > 4:
+            with pytest.raises(RuntimeError):
+                net(torch.zeros(1, 3, multiple, multiple + multiple // 2))
+    assert multiple == (4 if netG.startswith("resnet") else int(netG[5:]))
 
 
 def test_loading_another_architecture_names_the_difference(tmp_path):

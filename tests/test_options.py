@@ -145,6 +145,54 @@ def test_model_test_cannot_be_trained():
         _train("--model", "test")
 
 
+# The classic code base renamed these flags in 2018-2019 (the old names are in the scripts of that time);
+# each old name must parse to exactly what its new name does.
+RENAMED_TRAIN = [("--which_model_netG", "--netG", "unet_128"), ("--which_model_netD", "--netD", "pixel"),
+                 ("--which_direction", "--direction", "BtoA"), ("--which_epoch", "--epoch", "7"),
+                 ("--batchSize", "--batch_size", "3"), ("--nThreads", "--num_threads", "1"),
+                 ("--loadSize", "--load_size", "300"), ("--fineSize", "--crop_size", "128"),
+                 ("--resize_or_crop", "--preprocess", "scale_width_and_crop"), ("--niter", "--n_epochs", "5"),
+                 ("--niter_decay", "--n_epochs_decay", "6"), ("--identity", "--lambda_identity", "0.1"),
+                 ("--display_single_pane_ncols", "--display_ncols", "2")]
+
+
+@pytest.mark.parametrize("old,new,value", RENAMED_TRAIN)
+def test_renamed_classic_training_flags_mean_their_new_names(old, new, value):
+    opt_old, given_old, _ = _train(old, value)
+    opt_new, given_new, _ = _train(new, value)
+    assert vars(opt_old) == vars(opt_new) and given_old == given_new
+    assert getattr(opt_new, new[2:]) != getattr(_train()[0], new[2:])  # the value took effect
+
+
+@pytest.mark.parametrize("old,new,value", [("--how_many", "--num_test", "3"), ("--fineSize", "--crop_size", "128"),
+                                           ("--which_direction", "--direction", "BtoA")])
+def test_renamed_classic_test_flags_mean_their_new_names(old, new, value):
+    assert vars(_test(old, value)[0]) == vars(_test(new, value)[0])
+
+
+def test_no_lsgan_is_the_vanilla_gan_loss():
+    opt, given, _ = _train("--no_lsgan")
+    assert opt.gan_mode == "vanilla" and "gan_mode" in given
+
+
+@pytest.mark.parametrize("alias,norm", [("syncbatch", "batch"), ("sync_batch", "batch"), ("sync_instance", "instance")])
+def test_classic_norm_spellings(alias, norm):
+    """--norm syncbatch (the 2025 classic code), sync_batch and sync_instance (its README)."""
+    assert _train("--norm", alias)[0].norm == norm
+    assert _test("--model", "pix2pix", "--norm", alias)[0].norm == norm
+
+
+@pytest.mark.parametrize("argv,expect", [(["--model", "colorization"], "--model colorization"),
+                                         (["--model", "template"], "--model template"),
+                                         (["--dataset_mode", "colorization"], "--dataset_mode colorization"),
+                                         (["--dataset_mode", "template"], "--dataset_mode template")])
+def test_classic_models_not_included_say_so(argv, expect):
+    for parse in (_train, _test):
+        with pytest.raises(UserError, match=f"^{expect} .*not") as err:
+            parse(*argv)
+        assert "\n" not in str(err.value)
+
+
 def test_test_choices_are_accepted_by_test_options():
     for flag in ("netG", "norm", "preprocess", "direction"):
         for value in CHOICES[flag]:

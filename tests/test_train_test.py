@@ -307,3 +307,25 @@ def test_display_without_visdom_warns_once_and_trains_on(tiny_dataroot, tmp_path
     display_warnings = [w for w in recwarn if "visdom" in str(w.message)]
     assert len(display_warnings) == 1
     assert (tmp_path / "vis" / "latest_net_G_A.pth").is_file()
+
+
+def test_loader_workers_stop_when_training_does(tiny_dataroot, tmp_path, monkeypatch):
+    """The training loader's persistent workers ignore SIGTERM, so multiprocessing's exit handler could
+    never end one left running: train.main() stops them itself, even while something (here a kept
+    frame, as a stored traceback keeps one) still holds the loader."""
+    import inspect
+    import multiprocessing
+
+    kept = []
+    recorder = train_script.TrainingRecorder
+
+    def keep_train_frame(*args, **kwargs):
+        kept.append(inspect.currentframe().f_back)  # train()'s frame, and with it its loader
+        return recorder(*args, **kwargs)
+
+    monkeypatch.setattr(train_script, "TrainingRecorder", keep_train_frame)
+    argv = ["--dataroot", str(tiny_dataroot), "--checkpoints_dir", str(tmp_path), "--name", "w", *SMALL,
+            "--num_threads", "2", "--n_epochs", "1", "--n_epochs_decay", "0"]
+    assert train_script.main(argv) == 0
+    assert kept and "loader" in kept[0].f_locals
+    assert multiprocessing.active_children() == []

@@ -242,6 +242,13 @@ def infer_generator_flags(state: Mapping[str, torch.Tensor]) -> dict[str, Any] |
     state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
     attention = has_attention_head(state)
     has_stats = any(k.endswith("running_mean") for k in state)
+
+    def norm(biased_conv: str) -> str:
+        # Convolutions before an instance norm carry a bias, before a batch norm (or none) they do not.
+        # Instance norms of old PyTorch also kept running statistics (the classic released models have
+        # them), so the statistics alone do not mean batch norm.
+        return "instance" if biased_conv in state else ("batch" if has_stats else "none")
+
     first = state.get("model.1.weight")
     if first is not None and first.dim() == 4 and first.shape[-1] == 7:
         blocks = {m.group(1) for k in state if (m := re.match(r"model\.(\d+)\.conv_block\.", k))}
@@ -252,7 +259,7 @@ def infer_generator_flags(state: Mapping[str, torch.Tensor]) -> dict[str, Any] |
             "ngf": int(first.shape[0]),
             "input_nc": int(first.shape[1]),
             "output_nc": int(last.shape[0]),
-            "norm": "batch" if has_stats else ("instance" if "model.1.bias" in state else "none"),
+            "norm": norm("model.1.bias"),
             # Dropout shifts each block's second conv from index 5 to 6 (index 6 is otherwise a norm).
             "no_dropout": not any(k.endswith(".conv_block.6.weight") and v.dim() == 4 for k, v in state.items()),
             "attention": attention,
@@ -266,7 +273,7 @@ def infer_generator_flags(state: Mapping[str, torch.Tensor]) -> dict[str, Any] |
             "ngf": int(first.shape[0]),
             "input_nc": int(first.shape[1]),
             "output_nc": int(out.shape[1]) if out is not None else None,
-            "norm": "batch" if has_stats else ("instance" if "model.model.1.model.1.bias" in state else "none"),
+            "norm": norm("model.model.1.model.1.bias"),
             "attention": attention,
         }
     return None
