@@ -114,14 +114,19 @@ def split_names(fold_A: Path) -> list[str]:
 
 
 def find_pairs(fold_A: Path, fold_B: Path, fold_AB: Path, name: str, use_AB: bool) -> Split:
+    """The pairs of one split. A split folder of --fold_A without images (an empty val/, say) is passed
+    over, as the classic script did; one whose images find no partner at all is refused, since that is
+    a naming or folder mistake rather than a split to skip."""
     dir_A, dir_B = fold_A / name, fold_B / name
+    split = Split(name)
+    a_names = [n for n in image_names(dir_A) if partner(n, use_AB)]
+    if not a_names:
+        return split
     if not dir_B.is_dir():
         raise UserError(f"--fold_B {fold_B} has no folder {name} to pair with {dir_A}: each split folder of "
                         f"--fold_A needs one of the same name in --fold_B (or move {dir_A} out of --fold_A)")
-    split = Split(name)
     b_names = [n for n in image_names(dir_B) if is_B_name(n, use_AB)]
     available, used = set(b_names), set()
-    a_names = [n for n in image_names(dir_A) if partner(n, use_AB)]
     for a_name in a_names:
         b_name, out_name = partner(a_name, use_AB)
         if b_name in available:
@@ -131,10 +136,6 @@ def find_pairs(fold_A: Path, fold_B: Path, fold_AB: Path, name: str, use_AB: boo
             split.lonely_A.append(a_name)
     split.lonely_B = [n for n in b_names if n not in used]
     if not split.pairs:
-        if not a_names:
-            naming = " named NAME_A.ext (--use_AB)" if use_AB else ""
-            raise UserError(f"split {name} has no pairs: {dir_A} holds no images{naming}; add them or move the "
-                            "folder out of --fold_A")
         held = f"it holds {examples(b_names)}" if b_names else "it holds no images"
         raise UserError(f"split {name} has no pairs: none of the {len(a_names)} A images in {dir_A} has a partner "
                         f"in {dir_B} (e.g. {a_names[0]} needs {dir_B / partner(a_names[0], use_AB)[0]}; {held})")
@@ -262,14 +263,20 @@ def examples(names: list[str]) -> str:
     return ", ".join(names[:EXAMPLES]) + (", ..." if len(names) > EXAMPLES else "")
 
 
-def summary(split: Split, written: int, fold_AB: Path) -> str:
+def images(count: int, side: str) -> str:
+    return f"{count} {side} image{'' if count == 1 else 's'}"
+
+
+def summary(split: Split, written: int, fold_AB: Path, use_AB: bool) -> str:
+    if not split.pairs:
+        return f"{split.name}: no A images{' named NAME_A.ext' if use_AB else ''}, skipped"
     line = f"{split.name}: {written} pairs written to {fold_AB / split.name}"
     if written < len(split.pairs):
         line += f" (the first {written} of {len(split.pairs)}: --num_imgs)"
     if split.lonely_A:
-        line += f"; {len(split.lonely_A)} A images without a B partner skipped (e.g. {examples(split.lonely_A)})"
+        line += f"; {images(len(split.lonely_A), 'A')} without a B partner skipped (e.g. {examples(split.lonely_A)})"
     if split.lonely_B:
-        line += f"; {len(split.lonely_B)} B images without an A partner ignored (e.g. {examples(split.lonely_B)})"
+        line += f"; {images(len(split.lonely_B), 'B')} without an A partner ignored (e.g. {examples(split.lonely_B)})"
     return line
 
 
@@ -307,6 +314,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     splits = [find_pairs(fold_A, fold_B, fold_AB, name, args.use_AB) for name in names]
     chosen = [split.pairs[: args.num_imgs] for split in splits]
     pairs = [pair for split_pairs in chosen for pair in split_pairs]
+    if not pairs:
+        naming = " named NAME_A.ext (--use_AB)" if args.use_AB else ""
+        raise UserError(f"--fold_A {fold_A} has no images{naming} in its split folders ({examples(names)}): "
+                        "put the A images in fold_A/<split>/ and their partners in fold_B/<split>/")
     workers = 1 if args.no_multiprocessing else usable_cores()
     # a large data set takes minutes: say what is under way before the silent part
     print(f"checking and combining {len(pairs)} pairs from {len(splits)} split(s) "
@@ -314,7 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_pairs(pairs, workers)
     write_pairs(pairs, workers)
     for split, split_pairs in zip(splits, chosen):
-        print(summary(split, len(split_pairs), fold_AB))
+        print(summary(split, len(split_pairs), fold_AB, args.use_AB))
     return 0
 
 

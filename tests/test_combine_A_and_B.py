@@ -139,10 +139,19 @@ def test_missing_partners_are_skipped_and_counted(tree: Path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[1:] == [
         f"test: 3 pairs written to {tree / 'AB' / 'test'}",
-        f"train: 4 pairs written to {tree / 'AB' / 'train'}; 1 A images without a B partner skipped "
-        "(e.g. extra000.png); 1 B images without an A partner ignored (e.g. orphan000.png)",
+        f"train: 4 pairs written to {tree / 'AB' / 'train'}; 1 A image without a B partner skipped "
+        "(e.g. extra000.png); 1 B image without an A partner ignored (e.g. orphan000.png)",
     ]
     assert not (tree / "AB" / "train" / "extra000.png").exists()
+
+
+def test_a_split_without_images_is_passed_over(tree: Path, capsys):
+    """An empty split folder (val/ made and never filled) is skipped, as the classic script skipped it."""
+    (tree / "A" / "val").mkdir()
+    combine_ok(classic(tree))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == "val: no A images, skipped"
+    assert not (tree / "AB" / "val").exists() and len(list((tree / "AB" / "train").iterdir())) == len(TRAIN)
 
 
 def test_use_AB_pairs_NAME_A_with_NAME_B_and_names_the_output_NAME(tmp_path: Path, capsys):
@@ -159,7 +168,7 @@ def test_use_AB_pairs_NAME_A_with_NAME_B_and_names_the_output_NAME(tmp_path: Pat
         left, right = halves(out / f"{name}.png")
         np.testing.assert_array_equal(left, rgb(folder / f"{name}_A.png"))
         np.testing.assert_array_equal(right, rgb(folder / f"{name}_B.png"))
-    assert "1 A images without a B partner skipped (e.g. lonely_A.png)" in capsys.readouterr().out
+    assert "1 A image without a B partner skipped (e.g. lonely_A.png)" in capsys.readouterr().out
 
 
 def test_one_process_writes_the_same_bytes_as_the_pool(tree: Path, monkeypatch):
@@ -254,6 +263,8 @@ BAD = [
                  id="fold_AB-inside-fold_B-train"),
     pytest.param(Bad(lambda r: classic(r, "--num_imgs", "0"), ("--num_imgs",)), id="num_imgs-0"),
     pytest.param(Bad(classic, ("split val has no pairs", "val"), unpaired_split), id="split-without-pairs"),
+    pytest.param(Bad(lambda r: classic(r, fold_A=r / "empty"), ("--fold_A", "has no images", "train"),
+                     lambda r: (r / "empty" / "train").mkdir(parents=True)), id="no-images-in-any-split"),
     pytest.param(Bad(classic, ("--fold_B", "val"), lambda r: write_images(r / "A" / "val", 2, seed=12)),
                  id="split-missing-in-fold_B"),
     pytest.param(Bad(lambda r: classic(r, fold_B=r / "A"), ("--fold_A", "--fold_B", "--use_AB")),
