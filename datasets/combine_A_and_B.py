@@ -187,7 +187,13 @@ def size_text(size: tuple[int, int]) -> str:
 
 
 def check_pairs(pairs: list[Pair], workers: int) -> None:
-    """Refuse, before anything is written, pairs that cannot make a correct AB image."""
+    """Refuse, before anything is written, pairs that cannot make a correct AB image, and outputs whose
+    name a folder already holds (the final rename could not replace it)."""
+    taken = [pair.out for pair in pairs if pair.out.is_dir()]
+    if taken:
+        raise UserError(f"{taken[0]} is a folder, where the AB image of {taken[0].name} would go"
+                        + (f" (and {len(taken) - 1} more)" if len(taken) > 1 else "")
+                        + ", nothing written: move it away, or choose another --fold_AB")
     paths = [path for pair in pairs for path in (pair.a, pair.b)]
     sizes = dict(zip(paths, parallel_map(header_size, paths, workers)))
     problems = []
@@ -248,7 +254,10 @@ def write_pairs(pairs: list[Pair], workers: int) -> None:
         make_folders(sorted({pair.out.parent for pair in pairs}), created)
         parallel_map(render, list(zip(pairs, tmps)), workers)
         for pair, tmp in zip(pairs, tmps):
-            os.replace(tmp, pair.out)
+            try:
+                os.replace(tmp, pair.out)
+            except OSError as err:
+                raise UserError(f"cannot write {pair.out} ({err.strerror or err}): check --fold_AB") from err
     except BaseException:
         for tmp in tmps:
             with contextlib.suppress(OSError):  # its folder may not exist (or be a file)

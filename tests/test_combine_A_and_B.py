@@ -269,6 +269,8 @@ BAD = [
                  id="split-missing-in-fold_B"),
     pytest.param(Bad(lambda r: classic(r, fold_B=r / "A"), ("--fold_A", "--fold_B", "--use_AB")),
                  id="fold_A-is-fold_B-without-use_AB"),
+    pytest.param(Bad(classic, ("AB/train/001.png is a folder", "nothing written"),
+                     lambda r: (r / "AB" / "train" / "001.png").mkdir(parents=True)), id="output-name-is-a-folder"),
     pytest.param(Bad(lambda r: classic(r, fold_AB=r / "taken"), ("output folder", "taken"),
                      lambda r: (r / "taken").write_text("a file where the output folder goes\n")),
                  id="fold_AB-is-a-file"),
