@@ -25,7 +25,6 @@ the classic keys alone (tests/classic_layout.py).
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import subprocess
@@ -40,10 +39,11 @@ from PIL import Image
 import test as test_script
 import train as train_script
 from classic_layout import classic_checkpoint, classic_keys, classic_unet_forward
-from conftest import ROOT, write_images
+from conftest import write_images
 from datasets import combine_A_and_B
 from options.test_options import parse_test_options
 from options.train_options import parse_train_options
+from test_distributed import run as run_train_process
 from util.errors import run_cli
 
 pytestmark = pytest.mark.slow
@@ -107,14 +107,7 @@ def torchrun(line: str, nproc: int = 2) -> subprocess.CompletedProcess:
     assert torchrun_word == "torchrun" and nodes.startswith("--nproc_per_node=") and script == "train.py"
     given = parse_train_options(args)[1]
     args += [arg for flag, value in FAST.items() if flag not in given for arg in (f"--{flag}", value)]
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(key, None)
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
-                           str(nproc), str(ROOT / "train.py"), *args], env=env, capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
+    return run_train_process(args, nproc=nproc, cwd=Path.cwd())
 
 
 # ----------------------------------------------------------------------------- data sets of the classic shapes

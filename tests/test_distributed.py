@@ -35,14 +35,14 @@ def dataroot(tmp_path_factory) -> Path:
     return root
 
 
-def run(args: list[str], nproc: int = 0) -> subprocess.CompletedProcess:
-    """train.py in a fresh interpreter; under ``torchrun --standalone`` when ``nproc`` > 0."""
+def run(args: list[str], nproc: int = 0, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """train.py in a fresh interpreter, in ``cwd``; under ``torchrun --standalone`` when ``nproc`` > 0."""
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(key, None)
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc)] \
         if nproc else [sys.executable]
-    proc = subprocess.run([*launcher, str(ROOT / "train.py"), *args], cwd=ROOT, env=env, capture_output=True,
+    proc = subprocess.run([*launcher, str(ROOT / "train.py"), *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
