@@ -9,7 +9,8 @@ import pytest
 from util.faces.sample_photos import astronaut, compose, draw_masks, mirrored_order, placement
 from util.faces.align import (align, crop_to_image, feather_alpha, ffhq_quad, image_to_crop, paste, quad_mask,
                               quad_side)
-from util.faces.detect import FaceFinder
+from util.faces import detect
+from util.faces.detect import FaceFinder, auto_upsample, cnn_check
 from util.faces.identity import SAME_PERSON, descriptor, distance
 
 pytest.importorskip("dlib")
@@ -61,7 +62,7 @@ def test_an_ffhq_aligned_face_gives_back_its_own_frame(truth):
 
 
 def test_hog_finds_the_one_face_and_the_score_threshold_drops_the_suit(truth):
-    finder = FaceFinder(min_score=-1.0)  # let everything through: the suit's false face appears
+    finder = FaceFinder(upsample=1, min_score=-1.0, confident=-1.0)  # no threshold, no check: the suit appears
     scores = sorted(score for _, score in finder.detect(astronaut()))
     assert len(scores) >= 2 and scores[-1] > 1.0 and scores[-2] < 0.5
     x0, y0, x1, y1 = truth.box
@@ -90,11 +91,130 @@ def test_the_cnn_detector_finds_the_masked_face_that_hog_misses(truth):
     assert FaceFinder("hog").find(masked) == []
     faces = FaceFinder("cnn", upsample=0).find(masked)
     assert len(faces) == 1 and 150 < faces[0].box[0] < 200 and 50 < faces[0].box[1] < 100
+    assert faces[0].detector == "cnn"
 
 
 def test_an_unknown_detector_is_refused():
     with pytest.raises(ValueError, match="sift"):
         FaceFinder("sift")
+
+
+@pytest.mark.parametrize("kwargs", [dict(upsample=-1), dict(upsample=1.5), dict(upsample=True), dict(upsample="1"),
+                                    dict(min_score=float("nan")), dict(min_score="0.5"), dict(confident=float("inf")),
+                                    dict(max_side=0), dict(max_side=512.0)])
+def test_bad_finder_arguments_are_refused(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        FaceFinder(**kwargs)
+
+
+def test_auto_upsample_follows_the_size_the_photo_is_searched_at():
+    assert [auto_upsample(h, w) for h, w in ((1365, 2048), (683, 1024), (600, 1000), (405, 600), (512, 512),
+                                             (500, 333), (333, 499), (120, 90))] == [0, 0, 0, 1, 1, 1, 2, 2]
+    assert FaceFinder().upsample_for(3000, 4000) == 0  # searched at 2048
+    assert FaceFinder(max_side=800).upsample_for(3000, 4000) == 1
+    assert FaceFinder(upsample=1).upsample_for(3000, 4000) == 1  # an integer is taken as given
+
+
+def grace_hopper() -> np.ndarray:
+    import matplotlib.cbook
+
+    path = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+def resized(image: np.ndarray, long_side: int) -> np.ndarray:
+    scale = long_side / max(image.shape[:2])
+    size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+
+
+@pytest.mark.parametrize("long_side,upsample", [(2048, 0), (500, 1)])
+def test_auto_upsample_finds_the_real_faces_on_large_and_small_photos(long_side, upsample):
+    """The astronaut twice (her box about 160 px on the 2048 px canvas, 39 px on the 500 px one) and
+    Grace Hopper's photo scaled to the same long side: every face found once, by HOG."""
+    places = [placement(1.8, 0, False, (600, 550)), placement(1.8, 10, True, (1450, 650))]
+    two = compose((2048, 1200), places)
+    for image, count in ((resized(two, long_side), 2), (resized(grace_hopper(), long_side), 1)):
+        finder = FaceFinder()
+        assert finder.upsample_for(*image.shape[:2]) == upsample
+        found = finder.detections(image)
+        assert len(found) == count and all(d.detector == "hog" for d in found), found
+
+
+def test_the_cnn_check_drops_the_suit_and_keeps_the_face(truth):
+    """HOG scores a false face on the astronaut's suit 0.12: doubtful, and the CNN sees no face there."""
+    found = FaceFinder().detections(astronaut())  # 512 px: upsample 1
+    assert len(found) == 1 and found[0].score > 1.0 and found[0].check is None  # confident: not checked
+    assert np.abs(np.array(found[0].box) - truth.box).max() < 1
+    raw = FaceFinder(min_score=0.0, confident=0.0).detect(astronaut())  # the same threshold without the check
+    suit = [box for box, score in raw if score < 0.5]
+    assert len(suit) == 1 and suit[0][1] > 300  # on the suit, below the head
+    assert cnn_check(astronaut(), suit[0]) is None
+
+
+def test_a_real_face_scoring_under_half_is_kept_and_the_suit_still_dropped(truth):
+    """The astronaut blurred (sigma 3 px): HOG scores her face 0.16, the suit -0.12; the CNN's check
+    keeps the face, drops the suit. The old rule (0.5) lost her."""
+    blurred = cv2.GaussianBlur(astronaut(), (0, 0), 3)
+    assert FaceFinder(upsample=1, min_score=0.5).detect(blurred) == []
+    raw = FaceFinder(min_score=detect.HOG_MIN_SCORE, confident=detect.HOG_MIN_SCORE).detect(blurred)
+    assert len(raw) == 2 and all(detect.HOG_MIN_SCORE <= score < 0.5 for _, score in raw)
+    found = FaceFinder().detections(blurred)
+    assert len(found) == 1 and found[0].detector == "hog" and found[0].check is not None
+    assert detect.HOG_MIN_SCORE <= found[0].score < 0.5
+    assert detect.iou(found[0].box, truth.box) > 0.8
+
+
+def test_the_turned_cameraman_is_found_by_hog_with_the_check():
+    """scikit-image's cameraman (grey, small, turned aside): HOG scores him about -0.1, under dlib's
+    own threshold; the CNN confirms him on a crop."""
+    import skimage.data
+
+    faces = FaceFinder().find(skimage.data.camera())
+    assert len(faces) == 1 and faces[0].detector == "hog" and faces[0].check is not None
+    x0, y0, x1, y1 = faces[0].box
+    assert 190 < (x0 + x1) / 2 < 260 and 130 < (y0 + y1) / 2 < 190
+
+
+def test_auto_falls_back_to_the_cnn_where_hog_finds_no_face(truth):
+    """The astronaut with a flat mask drawn on, cut to 300 px around her head: HOG finds nothing
+    there, the CNN over the whole photo finds her (upsample 0 to keep the test fast)."""
+    masked = np.ascontiguousarray(draw_masks(astronaut(), [truth])[0:300, 80:380])
+    assert FaceFinder("hog", upsample=0).detect(masked) == []
+    faces = FaceFinder("auto", upsample=0).find(masked)
+    assert len(faces) == 1 and faces[0].detector == "cnn" and faces[0].check is None
+    assert detect.iou(faces[0].box, (truth.box[0] - 80, truth.box[1], truth.box[2] - 80, truth.box[3])) > 0.5
+
+
+@pytest.mark.slow
+def test_auto_falls_back_to_the_cnn_on_the_whole_masked_photo(truth):
+    """The same at the auto upsampling on the whole 512 px photo (the CNN takes about 6 s)."""
+    faces = FaceFinder("auto").find(draw_masks(astronaut(), [truth]))
+    assert len(faces) == 1 and faces[0].detector == "cnn" and detect.iou(faces[0].box, truth.box) > 0.5
+
+
+def test_auto_runs_no_cnn_over_a_photo_where_hog_found_a_face(monkeypatch):
+    """Grace Hopper: one confident HOG face, nothing doubtful, so the CNN never runs. The astronaut:
+    the CNN checks the suit on a crop, but is not run over the photo."""
+    def refuse():
+        raise AssertionError("the CNN ran")
+
+    monkeypatch.setattr(detect.dlib_models, "cnn_detector", refuse)
+    found = FaceFinder("auto").detections(grace_hopper())
+    assert len(found) == 1 and found[0].detector == "hog"
+    monkeypatch.undo()
+
+    searched = []
+    real = detect.cnn_boxes
+
+    def spy(image, upsample):
+        searched.append(image.shape[:2])
+        return real(image, upsample)
+
+    monkeypatch.setattr(detect, "cnn_boxes", spy)
+    found = FaceFinder("auto").detections(astronaut())
+    assert [d.detector for d in found] == ["hog"]
+    assert searched and all(h * w < 256 * 256 for h, w in searched)  # crops, never the 512 x 512 photo
 
 
 def test_large_photos_are_searched_small_and_landmarked_at_full_size(truth):

@@ -1,65 +1,200 @@
 """Face detection and 68-point landmarks with dlib.
 
-``hog`` (dlib's frontal face detector, the default) is fast and finds upright, unmasked faces well but
-misses most masked and turned ones; ``cnn`` (dlib's MMOD detector) finds those too, at a far higher
-CPU cost (measured in the README). Both give a score per face; detections under ``min_score`` are
-dropped. The scales differ, so each has its own default: HOG 0.5 (on scikit-image's astronaut photo
-it scores the face 1.5 and, upsampled, a false face on the suit 0.12), CNN 0.0 (its confidence for
-the astronaut is 1.07, and 0.48 once a mask is drawn on her). Large photos are searched at ``max_side`` pixels at most and the landmarks are then
-placed on the full-size photo.
+Three detectors (``DETECTORS``), each reporting which of dlib's detectors found a face
+(:meth:`FaceFinder.detections`, ``Face.detector``):
+
+- ``hog``: dlib's frontal (HOG) detector. Fast; finds upright unmasked faces, misses most masked
+  ones. A detection scoring ``confident`` (HOG_CONFIDENT, 0.5: the old threshold) or more is a face
+  with no further cost. One scoring from ``min_score`` (HOG_MIN_SCORE, -0.3) to ``confident`` is
+  *doubtful*: it is kept only if dlib's CNN detector, run on a crop around it (the box plus half its
+  side each way, scaled so the box is VERIFY_BOX px: about 0.13 s), finds a face overlapping it;
+  its confidence there is kept as ``check``. The box stays HOG's (the landmark model was trained on
+  HOG's boxes).
+- ``cnn``: dlib's MMOD detector over the whole photo (``min_score`` on its scale, 0.0 by default).
+  Finds masked and turned faces too, at 70 to 100 times HOG's CPU time (below).
+- ``auto``: ``hog``, then ``cnn`` over the whole photo only where ``hog`` kept no face.
+
+``upsample=None`` (the default) picks the upsampling from the size the photo is searched at (at most
+``max_side``, 2048 px, on its long side; the landmarks are then placed on the full-size photo): 0
+from 1000 px on, 1 from 500 px, 2 below (AUTO_UPSAMPLE_FROM). HOG and the CNN both look through an
+80 px window, so each doubling halves the smallest face found and costs 4 times the time; the rule
+keeps every face whose box is 6.4% of the long side or more findable and never upsamples a large
+photo. An integer ``upsample`` is used as given.
+
+Measured here with ``scripts/measure_detection.py`` (this machine's CPU, one thread). Real faces:
+scikit-image's astronaut (512 px), matplotlib's Grace Hopper (512 x 600), scikit-image's cameraman
+(grey, turned aside), the 100 faces of scikit-image's ``lfw_subset`` (25 px, scaled up, so
+blurred), drawn on canvases of noise at known sizes, turned in the picture plane (+-15 to 30
+degrees), mirrored, blurred, darkened, low in contrast, squeezed sideways to 0.7 (a squeeze, not a
+real turn of the head). False faces: every other detection, on those photos and on scikit-image's
+other photos (coffee, chelsea the cat, brick, grass, rocket, gravel, coins, page, text, hubble,
+ihc, moon, retina, motorcycle, cell, clock, horse, colorwheel, logo) at their size, 1024 and 2048 px,
+and the 100 non-faces of ``lfw_subset``.
+
+Upsampling (faces with a box of B px on a 3:2 photo of long side L; found: HOG score >= 0):
+
+    L     B  | up0 found  time | up1 found  time | up2 found  time
+    600  24  |  0/22     0.02s |  0/22     0.08s | 19/22     0.31s
+    600  32  |  0/15     0.02s | 12/15     0.07s | 13/15     0.30s
+    600  64  |  2/2      0.02s |  2/2      0.07s |  2/2      0.31s
+    1024 48  |  0/22     0.05s | 19/22     0.21s | 19/22     0.85s
+    1024 64  | 12/15     0.05s | 13/15     0.21s | 13/15     0.84s
+    1024 96  |  6/6      0.05s |  6/6      0.21s |  6/6      0.86s
+    2048 48  |  0/22     0.19s | 19/22     0.85s |
+    2048 64  | 17/22     0.19s | 19/22     0.84s |
+    2048 96  | 19/22     0.19s | 19/22     0.84s |
+
+On photos of 1000 px or more, 426 real faces: upsample 0 found 403, upsample 1 399; where both found
+a face its median score was 0.99 at 0 and 0.94 at 1 (higher at 0 for 56%), at a quarter of the
+time. (An issue's 600 x 405 office photo, not available here, scored its four faces 1.52, 1.06,
+0.70 and 0.48 at 600 px and upsample 1, 2.11, 1.27, 0.46 and 0.31 at 1024 px and upsample 1, and
+2.38, 0.84, 0.64 and 0.62 at 1024 px and upsample 0: the issue's numbers.)
+
+Scores at the auto upsampling, and the CNN's check on a crop (confirmed / checked):
+
+    HOG score      real faces          false faces
+    [-0.5, -0.3)   18, 15/18 confirmed 18, 0/18  (not searched: below HOG_MIN_SCORE)
+    [-0.3,  0.0)   29, 28/29           13, 0/13
+    [ 0.0,  0.5)   66, 63/66            2, 0/2   (the astronaut's suit: 0.12 at 512 px, 0.11 at 1024)
+    [ 0.5,  inf)   467, not checked     0
+
+The cameraman scores -0.11 (512 px), -0.21 (1024), -0.09 (2048) and is confirmed; a photo had 0.76
+doubtful detections to check on average (at most 10, on a canvas of many faces), 0.13 s each
+(0.17 s at most; with the box scaled to 100 px instead: 92 real faces of 95 confirmed rather than
+91, no false one, 0.21 s each).
+
+The CNN over a whole photo: 1.5 s at 512 px and 6.3 s at 1024 px at upsample 0, 6.2 s and 25 s at
+upsample 1. ``auto`` on the astronaut with a flat mask drawn on: HOG keeps nothing, the CNN finds
+her (0.48 at 512 px, 6.6 s in all); the astronaut turned 50 degrees: HOG -0.26, confirmed (0.27 s).
 """
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 
 from util.faces import dlib_models
 
-DETECTORS = ("hog", "cnn")
-DEFAULT_MIN_SCORE = {"hog": 0.5, "cnn": 0.0}
+DETECTORS = ("hog", "cnn", "auto")
+HOG_MIN_SCORE = -0.3  # doubtful HOG detections from here up are checked by the CNN
+HOG_CONFIDENT = 0.5  # HOG detections from here up are faces without a check
+CNN_MIN_SCORE = 0.0
+DEFAULT_MIN_SCORE = {"hog": HOG_MIN_SCORE, "cnn": CNN_MIN_SCORE, "auto": HOG_MIN_SCORE}
+
+# Auto upsampling: photos searched at a long side of 1000 px or more at upsample 0, from 500 px at 1,
+# smaller ones at 2, so that a face whose box is 6.4% of the long side (64 px at 1000 px, the
+# smallest HOG finds at upsample 0) or more can be found at any size.
+AUTO_UPSAMPLE_FROM = (1000, 500)
+VERIFY_BOX = 80  # px: a doubtful box is scaled to this side for the CNN's check
+VERIFY_MARGIN = 0.5  # the check's crop reaches this many box sides beyond each edge of the box
+VERIFY_IOU = 0.3  # the CNN's face must overlap the doubtful box at least this much
+
+Box = tuple[float, float, float, float]
+
+
+class Detection(NamedTuple):
+    """A face's ``box`` (x0, y0, x1, y1) and ``score`` as ``detector`` ("hog" or "cnn") gave them;
+    ``check``: the CNN's confidence on the crop of a doubtful HOG detection (None where unchecked)."""
+
+    box: Box
+    score: float
+    detector: str
+    check: float | None = None
 
 
 @dataclass
 class Face:
     """One detected face: ``box`` (x0, y0, x1, y1), ``score``, ``landmarks`` (68 x 2), in the image's
-    pixel coordinates (the image spans [0, W] x [0, H])."""
+    pixel coordinates (the image spans [0, W] x [0, H]); ``detector`` and ``check`` as in
+    :class:`Detection`."""
 
-    box: tuple[float, float, float, float]
+    box: Box
     score: float
     landmarks: np.ndarray
+    detector: str = "hog"
+    check: float | None = None
+
+
+def auto_upsample(height: int, width: int) -> int:
+    """The upsampling for a photo searched at this size: 0, 1 or 2 (AUTO_UPSAMPLE_FROM)."""
+    long_side = max(height, width)
+    for upsample, least in enumerate(AUTO_UPSAMPLE_FROM):
+        if long_side >= least:
+            return upsample
+    return len(AUTO_UPSAMPLE_FROM)
 
 
 class FaceFinder:
-    def __init__(self, detector: str = "hog", upsample: int = 1, min_score: float | None = None,
-                 max_side: int = 2048):
+    """Faces of RGB uint8 photos. ``upsample``: None picks it from the photo's size
+    (:func:`auto_upsample`), an integer is used as given. ``min_score``: the lowest score kept, on
+    the scale of ``detector`` (HOG's for ``auto``; None: DEFAULT_MIN_SCORE). ``confident``: HOG
+    detections scoring less are checked by the CNN (``min_score`` >= ``confident`` checks none)."""
+
+    def __init__(self, detector: str = "hog", upsample: int | None = None, min_score: float | None = None,
+                 max_side: int = 2048, confident: float = HOG_CONFIDENT):
         if detector not in DETECTORS:
             raise ValueError(f"unknown detector {detector!r}; choose from {DETECTORS}")
-        self.detector, self.upsample, self.max_side = detector, upsample, max_side
-        self.min_score = DEFAULT_MIN_SCORE[detector] if min_score is None else min_score
+        if upsample is not None and not (is_integer(upsample) and upsample >= 0):
+            raise ValueError(f"upsample must be None (auto) or an integer >= 0, not {upsample!r}")
+        if not (is_integer(max_side) and max_side >= 1):
+            raise ValueError(f"max_side must be a positive integer, not {max_side!r}")
+        for name, value in (("min_score", min_score), ("confident", confident)):
+            if value is not None and not (isinstance(value, numbers.Real) and not isinstance(value, bool)
+                                          and math.isfinite(value)):
+                raise ValueError(f"{name} must be a finite number, not {value!r}")
+        self.detector, self.max_side = detector, int(max_side)
+        self.upsample = None if upsample is None else int(upsample)
+        self.min_score = DEFAULT_MIN_SCORE[detector] if min_score is None else float(min_score)
+        self.confident = float(confident)
 
-    def detect(self, image: np.ndarray) -> list[tuple[tuple[float, float, float, float], float]]:
-        """(box, score) of every face scoring at least ``min_score`` in an RGB uint8 image."""
-        scale = min(1.0, self.max_side / max(image.shape[:2]))
-        small = image if scale == 1.0 else cv2.resize(image, (max(1, round(image.shape[1] * scale)),
-                                                              max(1, round(image.shape[0] * scale))),
-                                                      interpolation=cv2.INTER_AREA)
+    def searched_size(self, height: int, width: int) -> tuple[int, int]:
+        """(height, width) at which a photo is searched: at most ``max_side`` on its long side."""
+        scale = min(1.0, self.max_side / max(height, width))
+        return max(1, round(height * scale)), max(1, round(width * scale))
+
+    def upsample_for(self, height: int, width: int) -> int:
+        """The upsampling used for a photo of this size."""
+        return auto_upsample(*self.searched_size(height, width)) if self.upsample is None else self.upsample
+
+    def detections(self, image: np.ndarray) -> list[Detection]:
+        """Every face of an RGB uint8 image, with the detector that found it."""
+        height, width = image.shape[:2]
+        small_h, small_w = self.searched_size(height, width)
+        small = image if (small_h, small_w) == (height, width) else cv2.resize(image, (small_w, small_h),
+                                                                               interpolation=cv2.INTER_AREA)
         small = np.ascontiguousarray(small)
-        if self.detector == "hog":
-            rects, scores, _ = dlib_models.hog_detector().run(small, self.upsample, self.min_score)
-            found = list(zip(rects, scores))
-        else:
-            found = [(d.rect, d.confidence) for d in dlib_models.cnn_detector()(small, self.upsample)]
-        boxes = []
-        for rect, score in found:
+        upsample = auto_upsample(small_h, small_w) if self.upsample is None else self.upsample
+        found = [] if self.detector == "cnn" else self._hog(small, upsample)
+        if self.detector == "cnn" or (self.detector == "auto" and not found):
+            found = [Detection(box, score, "cnn") for box, score in cnn_boxes(small, upsample)
+                     if score >= (self.min_score if self.detector == "cnn" else CNN_MIN_SCORE)]
+        sx, sy = width / small_w, height / small_h
+        return [d._replace(box=(d.box[0] * sx, d.box[1] * sy, d.box[2] * sx, d.box[3] * sy)) for d in found]
+
+    def _hog(self, small: np.ndarray, upsample: int) -> list[Detection]:
+        rects, scores, _ = dlib_models.hog_detector().run(small, upsample, self.min_score)
+        kept = []
+        for rect, score in zip(rects, scores):
+            box = (float(rect.left()), float(rect.top()), float(rect.right() + 1), float(rect.bottom() + 1))
             if score < self.min_score:
                 continue
-            box = (rect.left() / scale, rect.top() / scale, (rect.right() + 1) / scale, (rect.bottom() + 1) / scale)
-            boxes.append((box, float(score)))
-        return boxes
+            if score >= self.confident:
+                kept.append(Detection(box, float(score), "hog"))
+                continue
+            check = cnn_check(small, box)
+            if check is not None:
+                kept.append(Detection(box, float(score), "hog", check))
+        return kept
 
-    def landmarks(self, image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    def detect(self, image: np.ndarray) -> list[tuple[Box, float]]:
+        """(box, score) of every face in an RGB uint8 image (:meth:`detections` without the detector)."""
+        return [(d.box, d.score) for d in self.detections(image)]
+
+    def landmarks(self, image: np.ndarray, box: Box) -> np.ndarray:
         """The 68 landmarks of the face in ``box`` (dlib's iBUG 300-W order)."""
         dlib = dlib_models.dlib()
         x0, y0, x1, y1 = (int(round(v)) for v in box)
@@ -69,8 +204,49 @@ class FaceFinder:
     def find(self, image: np.ndarray) -> list[Face]:
         """Every face with its landmarks, ordered left to right (then top to bottom)."""
         image = as_rgb8(image)
-        faces = [Face(box, score, self.landmarks(image, box)) for box, score in self.detect(image)]
+        faces = [Face(d.box, d.score, self.landmarks(image, d.box), d.detector, d.check)
+                 for d in self.detections(image)]
         return sorted(faces, key=lambda f: (f.box[0], f.box[1]))
+
+
+def cnn_boxes(image: np.ndarray, upsample: int) -> list[tuple[Box, float]]:
+    """(box, confidence) of every face dlib's CNN detector finds in the whole image."""
+    return [((float(d.rect.left()), float(d.rect.top()), float(d.rect.right() + 1), float(d.rect.bottom() + 1)),
+             float(d.confidence)) for d in dlib_models.cnn_detector()(image, upsample)]
+
+
+def cnn_check(image: np.ndarray, box: Box) -> float | None:
+    """The CNN's confidence for a face overlapping ``box``, searched on a crop around the box scaled
+    so the box is VERIFY_BOX px; None where it finds none."""
+    x0, y0, x1, y1 = box
+    side = max(x1 - x0, y1 - y0)
+    margin = VERIFY_MARGIN * side
+    cx0, cy0 = max(0, int(math.floor(x0 - margin))), max(0, int(math.floor(y0 - margin)))
+    cx1 = min(image.shape[1], int(math.ceil(x1 + margin)))
+    cy1 = min(image.shape[0], int(math.ceil(y1 + margin)))
+    if cx1 <= cx0 or cy1 <= cy0:
+        return None
+    scale = VERIFY_BOX / side
+    size = (max(1, round((cx1 - cx0) * scale)), max(1, round((cy1 - cy0) * scale)))
+    crop = cv2.resize(image[cy0:cy1, cx0:cx1], size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    inside = [score for (bx0, by0, bx1, by1), score in cnn_boxes(np.ascontiguousarray(crop), 0)
+              if score >= CNN_MIN_SCORE and iou((cx0 + bx0 / scale, cy0 + by0 / scale, cx0 + bx1 / scale,
+                                                 cy0 + by1 / scale), box) >= VERIFY_IOU]
+    return max(inside) if inside else None
+
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union of two boxes."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def is_integer(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def as_rgb8(image: np.ndarray) -> np.ndarray:
@@ -80,7 +256,7 @@ def as_rgb8(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image[:, :, :3], dtype=np.uint8)
 
 
-def to_dlib_shape(landmarks: np.ndarray, box: tuple[float, float, float, float]):
+def to_dlib_shape(landmarks: np.ndarray, box: Box):
     """A dlib ``full_object_detection`` from our landmarks and box (for the face descriptor)."""
     dlib = dlib_models.dlib()
     x0, y0, x1, y1 = (int(round(v)) for v in box)
