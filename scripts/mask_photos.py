@@ -1,16 +1,32 @@
-"""Put masks on (or take them off) the faces in ordinary photos and videos with a trained run.
+"""Put masks on the faces in ordinary photos and videos: drawn by the mask renderer (no training), or
+translated by a trained run's generator (which can also take them off).
 
-    python scripts/mask_photos.py --name masks_bs16 --input photos/ party.jpg clip.mp4 --output masked/
-    python scripts/mask_photos.py --name masks_bs16 --input lfw/ --output lfw_masked/ --save_pairs lfw_pairs/
+    python scripts/mask_photos.py --input photos/ party.jpg clip.mp4 --output masked/
+    python scripts/mask_photos.py --mask_type random --color "#1f3b73,#f2f2f2" --wear random --seed 7 \\
+        --input lfw/ --output lfw_masked/ --save_masks --save_pairs lfw_pairs/
+    python scripts/mask_photos.py --name masks_bs16 --input photos/ --output masked/
     python scripts/mask_photos.py --name masks_bs16 --direction off --detector cnn --input masked/ --output bare/
 
-Every face is found by dlib (HOG, or the CNN detector that also finds masked and turned faces), cut
-out along FFHQ's oriented square from its 68 landmarks at the run's input size, translated by G_AB
-(``--direction on``) or G_BA (``off``), warped back and blended in with a feathered edge; pixels
-outside the faces' squares keep their exact values. Each photo is written under ``--output`` at its
-path relative to the input, in its own format; ``faces.jsonl`` has one record per face (box,
-landmarks, square, identity distance, status) and ``summary.json`` the counts and speed. A second
-run with the same arguments writes nothing; an interrupted one finishes what is missing.
+Every face is found by dlib and given 68 landmarks. ``--method render`` (the default without
+``--name``) draws a mask onto each face from its landmarks (``util/masks``: ``--mask_type``,
+``--color``, ``--pattern``, ``--wear``; random choices are drawn per face from ``--seed`` and the
+face's place, so a run gives the same bytes with any ``--num_threads``); it needs no run and never
+imports torch. ``--method gan`` (the default with ``--name``) cuts each face out along FFHQ's
+oriented square at the run's input size, translates it by G_AB (``--direction on``) or G_BA
+(``off``), warps it back and blends it in with a feathered edge. Either way pixels away from the
+faces keep their exact values, and a photo where no face changed is copied byte for byte.
+
+Each photo is written under ``--output`` at its path relative to the input, in its own format;
+``faces.jsonl`` has one record per face (box, landmarks, square, method and style, identity
+distance, status) and ``summary.json`` the counts, the photos where no face was found
+(``no_face_photos``) and the speed. dlib's identity distance between each face before and after is
+measured only with ``--identity``, ``--save_pairs`` or ``--max_identity_distance`` (it is the
+slowest step). ``--save_masks`` writes each photo's masks' opacity (0-255, one channel) to
+``OUTPUT/masks/REL.png``, REL being the photo's relative path with the suffix .png; a video's, frame
+by frame, to ``OUTPUT/masks/REL/NNNNNN.png`` (REL with the video's own suffix). ``--save_pairs DIR``
+writes each face's aligned crop before (``DIR/A``) and after (``DIR/B``), for the renderer also the
+crop of its opacity (``DIR/mask``), as a paired data set's testA/testB/testmask, and ``DIR/pairs.csv``.
+A second run with the same arguments writes nothing; an interrupted one finishes what is missing.
 """
 from __future__ import annotations
 
@@ -20,6 +36,7 @@ import math
 import shutil
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -30,15 +47,27 @@ from tqdm import tqdm  # noqa: E402
 
 from util.cli import OneLineParser, non_negative_int, positive_int  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
-from util.faces.detect import DETECTORS  # noqa: E402
+from util.faces.detect import DEFAULT_MIN_SCORE, DETECTORS, HOG_CONFIDENT  # noqa: E402
 from util.faces.identity import SAME_PERSON  # noqa: E402
-from util.faces.photos import (STATE, Journal, Settings, check_output_folder, find_inputs, run,  # noqa: E402
-                               temp_leftovers)
+from util.faces.photos import (STATE, STYLE_FIELDS, FacePlan, Journal, PasteBack, Settings,  # noqa: E402
+                               check_mask_paths, check_output_folder, find_inputs, run, temp_leftovers)
 from util.files import write_atomically  # noqa: E402
+from util.masks import MaskRenderer  # noqa: E402
+from util.masks.render import WEARS  # noqa: E402
+from util.masks.texture import MASK_TYPES, PATTERNS, parse_color, read_pattern  # noqa: E402
 
 PROG = "mask_photos.py"
 SUFFIX = {"on": "_A", "off": "_B"}  # G_AB puts masks on, G_BA takes them off
-PAIR_HEADER = ["name", "source", "frame", "face", "identity_distance", "direction", "run", "epoch"]
+PAIR_HEADER = ["name", "source", "frame", "face", "identity_distance", "direction", "run", "epoch", "method",
+               *STYLE_FIELDS]
+METHODS = ("render", "gan")
+DETECTOR = {"render": "auto", "gan": "hog"}  # auto: hog, and dlib's CNN where hog finds no face (masked faces)
+UPSAMPLE = {"render": None, "gan": 1}  # None: picked from each photo's size (util.faces.detect.auto_upsample)
+RENDER_CROP_SIZE = 256
+# flags that belong to one method only: given with the other, they are refused
+GAN_ONLY = ("name", "checkpoints_dir", "epoch", "load_iter", "direction", "feather", "gpu_ids", "batch_size", "amp",
+            "channels_last", "compile", "eval")
+RENDER_ONLY = ("mask_type", "color", "pattern", "pattern_weight", "wear", "seed", "save_masks", "crop_size")
 
 
 def finite_float(text: str) -> float:
@@ -55,51 +84,147 @@ def finite_non_negative(text: str) -> float:
     return value
 
 
+def unit_interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text}")
+    return value
+
+
+def color_list(text: str) -> tuple[str, ...]:
+    """HEX[,HEX...] -> ("#rrggbb", ...): one is drawn per face."""
+    try:
+        return tuple("#%02x%02x%02x" % parse_color(part) for part in text.split(","))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{err}; several are separated by commas") from None
+
+
+def upsample_choice(text: str) -> int | None:
+    return None if text == "auto" else non_negative_int(text)
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Defaults in --help, except where the default depends on --method (the help says it)."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 def build_parser() -> OneLineParser:
-    p = OneLineParser(prog=PROG, description=__doc__.split("\n\n")[0],
-                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    g = p.add_argument_group("the trained run (taken as test.py takes it)")
-    g.add_argument("--name", required=True, help="the run's name under --checkpoints_dir")
+    p = OneLineParser(prog=PROG, description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
+    p.add_argument("--method", choices=METHODS, default=None,
+                   help="render: draw masks (no training, no torch); gan: a trained run's generator "
+                        "(default: gan with --name, render without)")
+    g = p.add_argument_group("--method render: the masks drawn")
+    g.add_argument("--mask_type", choices=(*MASK_TYPES, "random"), default="surgical",
+                   help="random: one drawn per face")
+    g.add_argument("--color", type=color_list, default=None,
+                   help="HEX[,HEX...]: the masks' colour, one drawn per face from the list (default: each mask "
+                        "type's own)")
+    g.add_argument("--pattern", default="none",
+                   help=f"{'|'.join(PATTERNS)}, or an image file printed on the mask")
+    g.add_argument("--pattern_weight", type=unit_interval, default=0.5, help="how strongly the pattern shows, 0..1")
+    g.add_argument("--wear", choices=(*WEARS, "random"), default="correct",
+                   help="how the mask sits: correct, under the nose, on the chin, ...; random: one drawn per face")
+    g.add_argument("--seed", type=non_negative_int, default=0,
+                   help="random choices are drawn per face from this and the face's place (path, frame, index)")
+    g.add_argument("--crop_size", type=positive_int, default=None,
+                   help=f"side of the --save_pairs crops (default: {RENDER_CROP_SIZE}; gan: the run's input size)")
+    g.add_argument("--save_masks", action="store_true",
+                   help="also write each photo's masks' opacity: OUTPUT/masks/REL.png (a video: OUTPUT/masks/REL/"
+                        "NNNNNN.png per frame)")
+    g = p.add_argument_group("--method gan: the trained run (taken as test.py takes it)")
+    g.add_argument("--name", default=None, help="the run's name under --checkpoints_dir")
     g.add_argument("--checkpoints_dir", default="./checkpoints")
     g.add_argument("--epoch", default="latest", help="checkpoint label: latest or an epoch number")
     g.add_argument("--load_iter", type=non_negative_int, default=0, help="load iter_<N> checkpoints instead")
     g.add_argument("--direction", choices=("on", "off"), default="on",
                    help="on: G_AB puts masks on; off: G_BA takes them off")
+    g.add_argument("--feather", type=finite_non_negative, default=0.12,
+                   help="width of the blended edge, as a fraction of the face square's side")
     g = p.add_argument_group("photos")
     g.add_argument("--input", nargs="+", required=True, help="photos, videos, and folders searched recursively")
-    g.add_argument("--output", required=True, help="where the translated photos, faces.jsonl and summary.json go")
+    g.add_argument("--output", required=True, help="where the masked photos, faces.jsonl and summary.json go")
     g.add_argument("--save_pairs", default=None,
                    help="also write each face's aligned crop before and after: DIR/A (unmasked), DIR/B (masked), "
-                        "DIR/pairs.csv")
+                        "for render DIR/mask (the mask's opacity), DIR/pairs.csv")
     g.add_argument("--overwrite", action="store_true",
                    help="write into an --output (and --save_pairs) that holds results of other arguments")
     g = p.add_argument_group("faces")
-    g.add_argument("--detector", choices=DETECTORS, default="hog",
-                   help="hog: fast, upright unmasked faces; cnn: also masked and turned faces, far slower")
-    g.add_argument("--upsample", type=non_negative_int, default=1,
-                   help="times the photo is doubled for the detector (1 finds faces down to about 40 px)")
+    g.add_argument("--detector", choices=DETECTORS, default=None,
+                   help=f"hog: fast, upright unmasked faces; cnn: also masked and turned faces, far slower; auto: "
+                        f"hog, and cnn where hog finds none (default: {DETECTOR['render']} for render, "
+                        f"{DETECTOR['gan']} for gan)")
+    g.add_argument("--upsample", type=upsample_choice, default=None,
+                   help="times the photo is doubled for the detector (1 finds faces down to about 40 px), or auto: "
+                        "picked from each photo's size (default: auto for render, 1 for gan)")
     g.add_argument("--min_score", type=finite_float, default=None,
-                   help="detections scoring lower are not faces (default: 0.5 for hog, 0.0 for cnn)")
+                   help=f"detections scoring lower are not faces (default: {DEFAULT_MIN_SCORE['hog']} for hog and "
+                        f"auto, where a HOG score under {HOG_CONFIDENT} counts only if dlib's CNN finds the face on "
+                        f"a crop around it; {DEFAULT_MIN_SCORE['cnn']} for cnn; {HOG_CONFIDENT} is the old HOG rule)")
     g.add_argument("--max_side", type=positive_int, default=2048,
                    help="larger photos are searched at this size (landmarks at full size)")
     g.add_argument("--min_face_size", type=finite_non_negative, default=32.0,
                    help="faces whose FFHQ square is smaller (px) are left as they are (status too_small)")
-    g.add_argument("--feather", type=finite_non_negative, default=0.12,
-                   help="width of the blended edge, as a fraction of the face square's side")
+    g.add_argument("--identity", action="store_true",
+                   help="measure dlib's identity distance of each face before and after (also done for "
+                        "--save_pairs and --max_identity_distance; otherwise null: it is the slowest step)")
     g.add_argument("--max_identity_distance", type=finite_non_negative, default=None,
-                   help=f"keep the original face where the translated one's dlib descriptor is farther than "
+                   help=f"keep the original face where the masked one's dlib descriptor is farther than "
                         f"this from it (dlib's same-person threshold: {SAME_PERSON})")
-    g = p.add_argument_group("speed (as test.py)")
-    g.add_argument("--gpu_ids", default="0", help="e.g. 0; -1 for the CPU")
-    g.add_argument("--batch_size", type=positive_int, default=16,
-                   help="faces per generator call (a photo's faces always go together)")
+    g = p.add_argument_group("speed")
     g.add_argument("--num_threads", type=non_negative_int, default=2,
-                   help="worker processes for decoding, detection and paste-back (0: all in this process)")
-    g.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none")
-    g.add_argument("--channels_last", action="store_true")
-    g.add_argument("--compile", action="store_true")
-    g.add_argument("--eval", action="store_true", help="batch norm with running statistics, no dropout")
+                   help="worker processes for decoding, detection, masking and writing (0: all in this process)")
+    g.add_argument("--gpu_ids", default="0", help="gan: e.g. 0; -1 for the CPU")
+    g.add_argument("--batch_size", type=positive_int, default=16,
+                   help="gan: faces per generator call (a photo's faces always go together)")
+    g.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none", help="gan, as test.py")
+    g.add_argument("--channels_last", action="store_true", help="gan, as test.py")
+    g.add_argument("--compile", action="store_true", help="gan, as test.py")
+    g.add_argument("--eval", action="store_true", help="gan: batch norm with running statistics, no dropout")
     return p
+
+
+def given_flags(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:
+    """The destinations set on the command line (as opposed to left at their defaults)."""
+    probe = argparse.ArgumentParser(add_help=False, allow_abbrev=parser.allow_abbrev)
+    for action in parser._actions:
+        if action.option_strings and action.dest != "help":
+            extra = {"action": "store_const", "const": True} if action.nargs == 0 else {"nargs": "?"}
+            probe.add_argument(*action.option_strings, dest=action.dest, default=argparse.SUPPRESS, **extra)
+    return set(vars(probe.parse_known_args(list(argv))[0]))
+
+
+def settle(args: argparse.Namespace, given: set[str]) -> argparse.Namespace:
+    """The parsed arguments with the method settled (the other method's flags refused) and the defaults
+    that depend on it filled in, as a new namespace."""
+    args = argparse.Namespace(**vars(args))
+    if args.method is None:
+        args.method = "gan" if args.name is not None else "render"
+    if args.method == "gan" and args.name is None:
+        raise UserError("--method gan needs --name, the trained run to use (--method render needs none)")
+    other = RENDER_ONLY if args.method == "gan" else GAN_ONLY
+    refused = [f"--{dest}" for dest in other if dest in given]
+    if refused:
+        owner = "render" if args.method == "gan" else "gan"
+        raise UserError(f"{', '.join(refused)}: only for --method {owner}, and this run is --method {args.method}")
+    if args.detector is None:
+        args.detector = DETECTOR[args.method]
+    if "upsample" not in given:
+        args.upsample = UPSAMPLE[args.method]
+    if args.method == "render" and args.pattern not in PATTERNS:
+        read_pattern(args.pattern)  # one line naming --pattern if it is missing or unreadable, before any work
+        args.pattern = str(Path(args.pattern).resolve())
+    if args.method == "render" and args.crop_size is None:
+        args.crop_size = RENDER_CROP_SIZE
+    args.identity = args.identity or bool(args.save_pairs) or args.max_identity_distance is not None
+    return args
+
+
+# ----------------------------------------------------------------------------- the two methods
 
 
 def load_generator(args: argparse.Namespace):
@@ -138,15 +263,58 @@ def load_generator(args: argparse.Namespace):
     return translate, opt, weights
 
 
-def fingerprint(args: argparse.Namespace, opt, weights: Path) -> dict:
+def gan_method(args: argparse.Namespace) -> tuple[PasteBack, int, Path]:
+    """The run's generator as the pipeline's method (translations pasted back), its crop size, its weights."""
+    translate, opt, weights = load_generator(args)
+    return PasteBack(translate, args.feather, name="gan"), opt.crop_size, weights
+
+
+@dataclass(frozen=True)
+class RenderMasks:
+    """The mask renderer as the pipeline's method: nothing in bulk; each face's mask drawn in a worker."""
+
+    renderer: MaskRenderer
+    name = "render"
+    needs_crops = False
+
+    def batch(self, crops: np.ndarray) -> None:
+        return None
+
+    def apply(self, photo: np.ndarray, face: FacePlan, translated: np.ndarray | None,
+              key: str) -> tuple[np.ndarray, np.ndarray, dict]:
+        done = self.renderer.render(photo, face.landmarks, key)
+        style = dict(done.style)
+        if self.renderer.pattern not in PATTERNS:
+            style["pattern"] = self.renderer.pattern  # the user's image, by its path
+        return done.photo, done.opacity, style
+
+
+def render_method(args: argparse.Namespace) -> RenderMasks:
+    return RenderMasks(MaskRenderer(mask_type=args.mask_type, colors=args.color or (), pattern=args.pattern,
+                                    pattern_weight=args.pattern_weight, wear=args.wear, seed=args.seed))
+
+
+# ----------------------------------------------------------------------------- the output folder
+
+
+def fingerprint(args: argparse.Namespace, crop_size: int, weights: Path | None) -> dict:
     """What decides the output: a run with the same fingerprint continues the earlier one."""
-    stat = weights.stat()
-    return {"inputs": [str(Path(i).resolve()) for i in args.input], "direction": args.direction,
-            "weights": str(weights.resolve()), "weights_size": stat.st_size, "weights_mtime_ns": stat.st_mtime_ns,
-            "crop_size": opt.crop_size, "amp": args.amp, "eval": args.eval,
+    plan = {"method": args.method, "inputs": [str(Path(i).resolve()) for i in args.input], "crop_size": crop_size,
             "save_pairs": str(Path(args.save_pairs).resolve()) if args.save_pairs else None,
             **{k: getattr(args, k) for k in ("detector", "upsample", "min_score", "max_side", "min_face_size",
-                                              "feather", "max_identity_distance")}}
+                                              "identity", "max_identity_distance")}}
+    if weights is not None:
+        stat = weights.stat()
+        plan.update({"direction": args.direction, "weights": str(weights.resolve()), "weights_size": stat.st_size,
+                     "weights_mtime_ns": stat.st_mtime_ns, "amp": args.amp, "eval": args.eval,
+                     "feather": args.feather})
+    else:
+        plan.update({k: getattr(args, k) for k in ("mask_type", "pattern", "pattern_weight", "wear", "seed",
+                                                    "save_masks")}, colors=list(args.color or ()))
+        if args.pattern not in PATTERNS:
+            stat = Path(args.pattern).stat()
+            plan.update(pattern_size=stat.st_size, pattern_mtime_ns=stat.st_mtime_ns)
+    return plan
 
 
 def prepare_output(args: argparse.Namespace, plan: dict) -> bool:
@@ -187,11 +355,13 @@ def summarize(output: Path, journal: Journal, stats, seconds: float, plan: dict)
     for r in records:
         statuses[r["status"]] = statuses.get(r["status"], 0) + 1
     distances = [r["identity_distance"] for r in records if r["identity_distance"] is not None]
-    photos = [e for e in done.values() if "skipped" not in e and "frames" not in e]
+    photos = {source: e for source, e in done.items() if "skipped" not in e and "frames" not in e}
     videos = [e for e in done.values() if "frames" in e]
     processed = stats.photos + stats.frames
     return {
-        "photos": len(photos), "photos_without_faces": sum(e["faces"] == 0 for e in photos),
+        "method": plan["method"],
+        "photos": len(photos), "photos_without_faces": sum(e["faces"] == 0 for e in photos.values()),
+        "no_face_photos": [source for source, e in photos.items() if e["faces"] == 0],
         "videos": len(videos), "frames": sum(e["frames"] for e in videos), "faces": len(records),
         "faces_by_status": statuses,
         "skipped": [{"path": source, "reason": e["skipped"]} for source, e in done.items() if "skipped" in e],
@@ -209,14 +379,26 @@ def summarize(output: Path, journal: Journal, stats, seconds: float, plan: dict)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = settle(parser.parse_args(argv), given_flags(parser, argv))
     output = Path(args.output)
     check_output_folder(output, args.input)
     if args.save_pairs:
         check_output_folder(Path(args.save_pairs), args.input)
     items = find_inputs(args.input)
-    translate, opt, weights = load_generator(args)
-    plan = fingerprint(args, opt, weights)
+    if args.save_masks:
+        check_mask_paths(items)
+    if args.method == "gan":
+        method, crop_size, weights = gan_method(args)
+        pair_columns = {"direction": args.direction, "run": args.name,
+                        "epoch": f"iter_{args.load_iter}" if args.load_iter else args.epoch}
+        what = f"{weights.name} of {args.name}, faces at {crop_size} px"
+    else:
+        method, crop_size, weights = render_method(args), args.crop_size, None
+        pair_columns = {"direction": "on", "run": "", "epoch": ""}
+        what = f"{args.mask_type} masks worn {args.wear}"
+    plan = fingerprint(args, crop_size, weights)
     continuing = prepare_output(args, plan)
     journal = Journal(output, Path(args.save_pairs) if args.save_pairs else None, PAIR_HEADER)
     for leftover in temp_leftovers(output):  # an interrupted run's temporary files
@@ -232,15 +414,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not continuing:
         write_atomically(output / STATE / "run.json", lambda f: f.write(json.dumps(plan, indent=1).encode()))
     settings = Settings(detector=args.detector, upsample=args.upsample, min_score=args.min_score,
-                        max_side=args.max_side, crop_size=opt.crop_size, min_face_size=args.min_face_size,
+                        max_side=args.max_side, crop_size=crop_size, min_face_size=args.min_face_size,
                         feather=args.feather, max_identity_distance=args.max_identity_distance,
-                        direction=args.direction)
-    pair_columns = {"direction": args.direction, "run": args.name,
-                    "epoch": f"iter_{args.load_iter}" if args.load_iter else args.epoch}
-    print(f"{PROG}: {len(todo)} of {len(items)} inputs to do, {weights.name} of {args.name}, "
-          f"faces at {opt.crop_size} px, detector {args.detector}")
+                        identity=args.identity, direction=args.direction, save_masks=args.save_masks)
+    print(f"{PROG}: {len(todo)} of {len(items)} inputs to do, --method {args.method}: {what}, "
+          f"detector {args.detector}")
     t0 = time.perf_counter()
-    stats = run(items, output, settings, translate, args.batch_size, args.num_threads,
+    stats = run(items, output, settings, method, args.batch_size, args.num_threads,
                 Path(args.save_pairs) if args.save_pairs else None, pair_columns, journal, todo,
                 say=lambda text: print(f"{PROG}: {text}"),
                 progress=lambda total: tqdm(total=total, unit="picture", disable=None, file=sys.stdout))

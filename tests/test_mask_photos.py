@@ -106,11 +106,13 @@ def test_every_face_is_found_and_recorded(masked, photos):
     for r in records(masked / "out"):
         assert set(r) >= {"source", "output", "face", "box", "landmarks", "quad", "identity_distance", "status"}
         assert np.array(r["landmarks"]).shape == (68, 2) and np.array(r["quad"]).shape == (4, 2)
-        assert r["status"] == "translated" and 0 <= r["identity_distance"] < 2
+        assert r["status"] == "translated" and 0 <= r["identity_distance"] < 2  # --save_pairs measures it
+        assert r["method"] == "gan" and all(r[k] is None for k in ("mask_type", "color", "pattern", "wear"))
     assert [r["face"] for r in faces["canvas.png"]] == [0, 1, 2]
     assert sorted(r["frame"] for r in faces["clip.mp4"]) == list(range(FRAMES))
     summary = json.loads((masked / "out" / "summary.json").read_text())
     assert summary["photos"] == 5 and summary["photos_without_faces"] == 2  # noface.png, dot.png
+    assert sorted(Path(p).name for p in summary["no_face_photos"]) == ["dot.png", "noface.png"]
     assert summary["videos"] == 1 and summary["frames"] == FRAMES and summary["faces"] == 5 + FRAMES
     assert [Path(s["path"]).name for s in summary["skipped"]] == ["broken.jpg", "bad.mp4"]
     assert summary["this_run"]["photos_per_s"] > 0 and summary["this_run"]["faces_per_s"] > 0
@@ -192,7 +194,7 @@ def test_video_keeps_its_frame_count_rate_and_size(masked):
 
 def test_worker_processes_give_the_same_results(masked, tiny_run, photos, tmp_path):
     out = tmp_path / "out"
-    assert mask_photos.main([*argv(tiny_run, photos, out), "--num_threads", "2"]) == 0
+    assert mask_photos.main([*argv(tiny_run, photos, out), "--num_threads", "2", "--identity"]) == 0
     strip = [{k: v for k, v in r.items() if k != "output"} for r in records(masked / "out")]
     assert [{k: v for k, v in r.items() if k != "output"} for r in records(out)] == strip
     for name in ("canvas.png", "sub/clear.png"):
@@ -212,6 +214,12 @@ def test_max_identity_distance_keeps_the_original_faces(tiny_run, photos, tmp_pa
 def test_photos_without_a_changed_face_are_copied_byte_for_byte(masked, photos):
     for name in ("noface.png", "dot.png"):
         assert (masked / "out" / name).read_bytes() == (photos / name).read_bytes()
+
+
+def test_identity_is_not_measured_unless_asked(tiny_run, photos, tmp_path):
+    out = tmp_path / "out"
+    assert mask_photos.main(argv(tiny_run, photos / "canvas.png", out)) == 0
+    assert [(r["status"], r["identity_distance"]) for r in records(out)] == [("translated", None)] * 3
 
 
 def test_faces_too_small_are_left_alone(tiny_run, photos, tmp_path):

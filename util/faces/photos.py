@@ -1,18 +1,27 @@
 """The photo pipeline behind ``scripts/mask_photos.py``: every face of every photo, video frame by
-frame, found, cut out as FFHQ was, translated, pasted back, and measured for identity.
+frame, found, cut out as FFHQ was, given a mask (or relieved of one) by the *method* it is handed,
+and, where asked, measured for identity.
 
-Three stages overlap. Worker processes decode photos and find, landmark, align and describe their
-faces (:func:`prepare`), well ahead of the generator; the main process translates the crops of
-whole photos in batches (the ``translate`` callable it is given: this module does not import torch);
-worker processes paste the translations back, describe the faces again, and write the photo
-(:func:`finish`). Results are taken in input order, so ``faces.jsonl`` is the same on every run.
+A method (:class:`Method`) is one object with two steps: ``batch`` runs in the main process on the
+aligned crops of several photos' faces at once (a generator translating them; the mask renderer has
+nothing to do there), and ``apply`` runs in a worker on one face of the photo (the translation
+pasted back, see :class:`PasteBack`; or a mask rendered on). The pipeline knows no method by name:
+a new way of putting a mask on is a new method object, not a branch here.
 
-The output folder holds, besides the photos, ``faces.jsonl`` (one object per face), ``summary.json``
-and a hidden ``.mask_photos/`` with the arguments that made it (``run.json``) and a log of the
-inputs finished (``done.jsonl``). A file is written under a temporary name and renamed when whole;
-an input counts as done only after its photo (or video), its face records and its pairs are all
-written, so an interrupted run redoes exactly the unfinished inputs, and a second run with the same
-arguments writes nothing.
+Three stages overlap. Worker processes decode photos and find, landmark and align their faces, and
+describe them when identity is measured (:func:`prepare`), well ahead of the main process, which
+calls ``batch`` on whole photos' faces (this module does not import torch); worker processes then
+``apply`` each face, describe it again, and write the photo and its mask (:func:`finish`). Results
+are taken in input order, so ``faces.jsonl`` is the same on every run and with any number of workers;
+a method that draws at random gets a key per face (:func:`face_key`) to draw from.
+
+The output folder holds, besides the photos, ``faces.jsonl`` (one object per face), ``summary.json``,
+with ``save_masks`` a ``masks/`` folder (each photo's masks' opacity, ``masks/REL.png``; a video's
+per frame, ``masks/REL/NNNNNN.png``), and a hidden ``.mask_photos/`` with the arguments that made it
+(``run.json``) and a log of the inputs finished (``done.jsonl``). A file is written under a
+temporary name and renamed when whole; an input counts as done only after its photo (or video), its
+mask, its face records and its pairs are all written, so an interrupted run redoes exactly the
+unfinished inputs, and a second run with the same arguments writes nothing.
 """
 from __future__ import annotations
 
@@ -23,25 +32,30 @@ import multiprocessing
 import os
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Protocol
 
 import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from data.image_folder import IMG_EXTENSIONS
 from util.errors import UserError
 from util.faces import identity
 from util.faces.align import align, ffhq_quad, paste, quad_side
 from util.faces.detect import FaceFinder
 from util.files import write_atomically
 
+# data.image_folder's list (a test keeps the two equal): importing the data package would import torch,
+# which a run that translates nothing has no use for.
+IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
 VIDEO_FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "mp4v", ".avi": "MJPG"}
 STATE = ".mask_photos"
+MASKS = "masks"  # the folder of --output where save_masks writes the masks' opacity
+# "translate" is the methods' batch step, "paste" their apply step (a translation pasted back, a mask rendered on)
 STAGES = ("decode", "detect", "landmarks", "align", "translate", "paste", "identity", "write")
+STYLE_FIELDS = ("mask_type", "color", "pattern", "wear")  # recorded per face (null where a method has none)
 
 
 @dataclass(frozen=True)
@@ -49,15 +63,18 @@ class Settings:
     """What the workers need to know (it crosses process boundaries, so plain values only)."""
 
     detector: str = "hog"
-    upsample: int = 1
+    upsample: int | None = 1  # None: picked from each photo's size
     min_score: float | None = None  # the detector's own default
     max_side: int = 2048
     crop_size: int = 256
     min_face_size: float = 32.0
-    feather: float = 0.12
+    feather: float = 0.12  # for a bare generator function handed to run (see PasteBack)
     max_identity_distance: float | None = None
     identity: bool = True
     direction: str = "on"  # on: masks put on (A -> B); off: taken off (B -> A)
+    save_masks: bool = False
+    crops: bool = True  # align each face (set by run: when the method or the pairs need the crops)
+    pairs: bool = False  # keep each face's crops after, for the pairs (set by run)
 
 
 @dataclass
@@ -75,10 +92,15 @@ class FacePlan:
     score: float
     landmarks: np.ndarray
     quad: np.ndarray
-    status: str  # "pending" until translated: then translated, kept_original; or too_small
-    crop: np.ndarray | None = None
+    status: str  # "pending" until the method is applied: then translated, kept_original; or too_small
+    detector: str = "hog"  # which detector found it (auto: hog, or cnn where hog found no face)
+    cnn_check: float | None = None  # the CNN's confidence on a doubtful HOG face's crop (None: not checked)
+    crop: np.ndarray | None = None  # the aligned crop of the input face
     before: np.ndarray | None = None  # identity descriptor of the input face
     identity_distance: float | None = None
+    info: dict = field(default_factory=dict)  # the style the method applied (mask_type, color, ...)
+    after: np.ndarray | None = None  # for the pairs: the crop after (the translation, or the masked photo's)
+    mask: np.ndarray | None = None  # for the pairs: the crop of the face's opacity, where the method has one
 
 
 @dataclass
@@ -93,6 +115,54 @@ class Unit:
     faces: list[FacePlan] = field(default_factory=list)
     error: str = ""
     times: dict = field(default_factory=dict)
+    opacity: np.ndarray | None = None  # the union of the applied faces' opacity (H x W uint8), if any
+
+
+class Method(Protocol):
+    """A way of putting a mask on (or taking one off), as the pipeline is handed it.
+
+    ``name`` is recorded with every face. ``needs_crops``: whether ``batch`` wants the faces'
+    aligned crops (``Settings.crop_size``); without it, the faces are aligned only for the pairs.
+    ``batch`` runs in the main process on the crops of several photos' faces (N x S x S x 3 uint8)
+    and returns one picture per crop, or None where the method computes nothing in bulk.
+    ``apply`` runs in a worker process, on each face of a photo in turn: it gets the photo as the
+    earlier faces left it, the face (``landmarks``, ``quad``, ``box``), the face's picture from
+    ``batch`` (or None) and the face's key (:func:`face_key`, for anything drawn at random), and
+    returns the new photo (pixels away from the face unchanged), the face's opacity in the photo's
+    pixels (H x W uint8, or None) and the face's style for the records (keys of ``STYLE_FIELDS``).
+    The object crosses to the workers by pickle (spawn), so it carries only what ``apply`` needs.
+    """
+
+    name: str
+    needs_crops: bool
+
+    def batch(self, crops: np.ndarray) -> np.ndarray | None: ...
+
+    def apply(self, photo: np.ndarray, face: FacePlan, translated: np.ndarray | None,
+              key: str) -> tuple[np.ndarray, np.ndarray | None, dict]: ...
+
+
+class PasteBack:
+    """A translator of aligned crops (a generator: uint8 N x S x S x 3 in and out) as a method: ``batch``
+    translates, ``apply`` pastes the face's translation back along its quad with a feathered edge
+    (:func:`util.faces.align.paste`). The translator stays in the main process: a copy sent to a
+    worker has none, which is all ``apply`` needs."""
+
+    needs_crops = True
+
+    def __init__(self, translate: Callable[[np.ndarray], np.ndarray] | None, feather: float = 0.12,
+                 name: str = "gan"):
+        self.translate, self.feather, self.name = translate, feather, name
+
+    def batch(self, crops: np.ndarray) -> np.ndarray:
+        return self.translate(crops)
+
+    def apply(self, photo: np.ndarray, face: FacePlan, translated: np.ndarray | None,
+              key: str) -> tuple[np.ndarray, None, dict]:
+        return paste(photo, translated, face.quad, self.feather), None, {}
+
+    def __reduce__(self):
+        return PasteBack, (None, self.feather, self.name)
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -195,6 +265,8 @@ def encode_photo(rgb: np.ndarray, alpha: np.ndarray | None, meta: dict) -> bytes
             img = img.convert("RGB")
     elif fmt == "WEBP":
         options.update(quality=95)
+    elif fmt == "PNG":
+        options.update(compress_level=3)  # 2.5x faster than Pillow's 6 on a 1024 px photo, about 20% larger
     elif fmt == "BMP" and img.mode == "LA":
         img = img.convert("L")
     buffer = io.BytesIO()
@@ -206,7 +278,8 @@ def encode_photo(rgb: np.ndarray, alpha: np.ndarray | None, meta: dict) -> bytes
 
 
 def prepare(settings: Settings, item: Item, unit: Unit) -> Unit:
-    """Stage 1 (workers): decode a photo, find its faces, their landmarks, quads, crops and identity."""
+    """Stage 1 (workers): decode a photo, find its faces, their landmarks, quads, crops (where the method
+    or the pairs need them) and identity (where it is measured)."""
     finder = FaceFinder(settings.detector, settings.upsample, settings.min_score, settings.max_side)
     t = time.perf_counter()
     if unit.rgb is None:
@@ -216,18 +289,20 @@ def prepare(settings: Settings, item: Item, unit: Unit) -> Unit:
             unit.error = f"{type(err).__name__}: {str(err)[:160]}"
             return unit
     t = _lap(unit, "decode", t)
-    boxes = finder.detect(unit.rgb)
+    found = finder.detections(unit.rgb)
     t = _lap(unit, "detect", t)
-    for box, score in boxes:
-        landmarks = finder.landmarks(unit.rgb, box)
+    for d in found:
+        landmarks = finder.landmarks(unit.rgb, d.box)
         quad = ffhq_quad(landmarks)
         small = quad_side(quad) < settings.min_face_size
-        unit.faces.append(FacePlan(box, score, landmarks, quad, "too_small" if small else "pending"))
+        unit.faces.append(FacePlan(d.box, d.score, landmarks, quad, "too_small" if small else "pending",
+                                   detector=d.detector, cnn_check=d.check))
     unit.faces.sort(key=lambda f: (f.box[0], f.box[1]))
     t = _lap(unit, "landmarks", t)
-    for face in unit.faces:
-        if face.status == "pending":
-            face.crop = align(unit.rgb, face.quad, settings.crop_size)
+    if settings.crops:
+        for face in unit.faces:
+            if face.status == "pending":
+                face.crop = align(unit.rgb, face.quad, settings.crop_size)
     t = _lap(unit, "align", t)
     if settings.identity:
         for face in unit.faces:
@@ -237,28 +312,46 @@ def prepare(settings: Settings, item: Item, unit: Unit) -> Unit:
     return unit
 
 
-def finish(settings: Settings, unit: Unit, fakes: list[np.ndarray]) -> Unit:
-    """Stage 3 (workers): paste each translated face back, in the faces' order (a later face is
-    pasted over an earlier one where they overlap), measuring identity after each paste; a face
-    farther than ``max_identity_distance`` from its input is not pasted."""
-    result = unit.rgb
-    pending = [face for face in unit.faces if face.status == "pending"]
-    for face, fake in zip(pending, fakes):
+def finish(settings: Settings, method: Method, item: Item, unit: Unit,
+           translated: list[np.ndarray] | None) -> Unit:
+    """Stage 3 (workers): apply the method to each face, in the faces' order (a later face goes over an
+    earlier one where they overlap), measuring identity after each where asked; a face farther than
+    ``max_identity_distance`` from its input is left as it was. ``translated`` holds ``batch``'s
+    picture of each pending face, or is None. The applied faces' opacity is gathered (their maximum)."""
+    result, union = unit.rgb, None
+    pending = [(k, face) for k, face in enumerate(unit.faces) if face.status == "pending"]
+    pictures = translated if translated is not None else [None] * len(pending)
+    for (k, face), picture in zip(pending, pictures):
         t = time.perf_counter()
-        pasted = paste(result, fake, face.quad, settings.feather)
+        new, opacity, info = method.apply(result, face, picture, face_key(item, unit, k))
+        face.info = dict(info)
         t = _lap(unit, "paste", t)
         if settings.identity:
-            after = identity.descriptor(pasted, face.landmarks, face.box)
+            after = identity.descriptor(new, face.landmarks, face.box)
             face.identity_distance = identity.distance(face.before, after)
             t = _lap(unit, "identity", t)
         limit = settings.max_identity_distance
         if limit is not None and face.identity_distance is not None and face.identity_distance > limit:
             face.status = "kept_original"
         else:
-            face.status, result = "translated", pasted
-        face.crop = (face.crop, fake)  # before and after, for --save_pairs
-    unit.rgb = result
+            face.status, result = "translated", new
+            if opacity is not None:
+                union = opacity if union is None else np.maximum(union, opacity)
+        if settings.pairs:  # the crop after: the method's own picture, else the same crop of the new photo
+            face.after = picture if picture is not None else align(new, face.quad, settings.crop_size)
+            face.mask = None if opacity is None else align(opacity, face.quad, settings.crop_size)
+            _lap(unit, "align", t)
+        else:
+            face.crop = None  # not needed back in the main process
+    unit.rgb, unit.opacity = result, union
     return unit
+
+
+def face_key(item: Item, unit: Unit, k: int) -> str:
+    """The name a face's random choices are drawn by: the photo's relative path, the frame of a video,
+    the face's index ("sub/a.jpg:0", "clip.mp4:12:1"); the same on every run and in every worker."""
+    where = item.relpath.as_posix() if unit.frame is None else f"{item.relpath.as_posix()}:{unit.frame}"
+    return f"{where}:{k}"
 
 
 def _lap(unit: Unit, stage: str, since: float) -> float:
@@ -270,16 +363,17 @@ def _lap(unit: Unit, stage: str, since: float) -> float:
 # ----------------------------------------------------------------------------- records
 
 
-def face_record(item: Item, output: Path, unit: Unit, k: int, face: FacePlan) -> dict:
+def face_record(item: Item, output: Path, unit: Unit, k: int, face: FacePlan, method: str) -> dict:
     record = {"source": str(item.path), "output": str(output), "face": k}
     if unit.frame is not None:
         record["frame"] = unit.frame
     record.update({
-        "box": [round(v, 2) for v in face.box], "score": round(face.score, 4),
+        "box": [round(v, 2) for v in face.box], "score": round(face.score, 4), "detector": face.detector,
+        "cnn_check": None if face.cnn_check is None else round(face.cnn_check, 4),
         "landmarks": np.round(face.landmarks, 2).tolist(), "quad": np.round(face.quad, 2).tolist(),
         "quad_side": round(quad_side(face.quad), 2),
         "identity_distance": None if face.identity_distance is None else round(face.identity_distance, 4),
-        "status": face.status})
+        "status": face.status, "method": method, **{k: face.info.get(k) for k in STYLE_FIELDS}})
     return record
 
 
@@ -288,19 +382,23 @@ def pair_name(item: Item, unit: Unit, k: int) -> str:
     return f"{stem}_f{unit.frame:06d}_{k}" if unit.frame is not None else f"{stem}_{k}"
 
 
-def write_pairs(pairs_dir: Path, item: Item, unit: Unit, settings: Settings) -> list[list]:
-    """Each translated face's aligned crop before and after: A/NAME.png unmasked, B/NAME.png masked."""
+def write_pairs(pairs_dir: Path, item: Item, unit: Unit, settings: Settings, columns: list,
+                method: str) -> list[list]:
+    """Each changed face's aligned crop before and after: A/NAME.png unmasked, B/NAME.png masked, and
+    where the method gives an opacity, mask/NAME.png (single channel, 0..255, the same square).
+    A row per face: name, source, frame, face, identity_distance, ``columns``, method, style."""
     rows = []
     for k, face in enumerate(unit.faces):
         if face.status != "translated":
             continue
-        before, after = face.crop
-        unmasked, masked = (before, after) if settings.direction == "on" else (after, before)
+        unmasked, masked = (face.crop, face.after) if settings.direction == "on" else (face.after, face.crop)
         name = pair_name(item, unit, k)
-        for side, picture in (("A", unmasked), ("B", masked)):
-            write_png(pairs_dir / side / f"{name}.png", picture)
+        for side, picture in (("A", unmasked), ("B", masked), ("mask", face.mask)):
+            if picture is not None:
+                write_png(pairs_dir / side / f"{name}.png", picture)
         rows.append([name, str(item.path), "" if unit.frame is None else unit.frame, k,
-                     round(face.identity_distance, 4) if face.identity_distance is not None else ""])
+                     round(face.identity_distance, 4) if face.identity_distance is not None else "",
+                     *columns, method, *("" if face.info.get(f) is None else face.info[f] for f in STYLE_FIELDS)])
     return rows
 
 
@@ -502,11 +600,18 @@ def units_of(items: list[Item], todo: list[int]) -> Iterator[tuple[str, int, obj
         yield "end", i, f
 
 
-def run(items: list[Item], output: Path, settings: Settings, translate: Callable[[np.ndarray], np.ndarray],
-        batch_size: int, workers: int, pairs_dir: Path | None, pair_columns: dict,
-        journal: Journal, todo: list[int], say: Callable[[str], None] = print,
-        progress: Callable | None = None) -> RunStats:
-    """Process the inputs ``todo`` (indices into ``items``) and return the counts."""
+def run(items: list[Item], output: Path, settings: Settings,
+        method: Method | Callable[[np.ndarray], np.ndarray], batch_size: int, workers: int,
+        pairs_dir: Path | None, pair_columns: dict, journal: Journal, todo: list[int],
+        say: Callable[[str], None] = print, progress: Callable | None = None) -> RunStats:
+    """Process the inputs ``todo`` (indices into ``items``) with ``method`` and return the counts.
+
+    ``method`` is a :class:`Method`; a bare function of crops (a generator) is taken as
+    ``PasteBack(function, settings.feather)``. ``batch_size`` faces go to ``batch`` together (a
+    photo's faces always together); ``pair_columns`` are written into every row of ``pairs.csv``."""
+    if not hasattr(method, "apply"):
+        method = PasteBack(method, settings.feather)
+    settings = replace(settings, crops=method.needs_crops or pairs_dir is not None, pairs=pairs_dir is not None)
     stats = RunStats()
     prepare_pool = Pool(workers, depth=2 * workers + 2)
     finish_pool = Pool(max(1, workers // 2) if workers else 0, depth=2 * workers + 2)
@@ -525,9 +630,9 @@ def run(items: list[Item], output: Path, settings: Settings, translate: Callable
             skip(unit.index, f"unreadable ({unit.error})")
             return
         stats.count(unit)
-        pair_rows = write_pairs(pairs_dir, item, unit, settings) if pairs_dir else []
-        pair_rows = [row + list(pair_columns.values()) for row in pair_rows]
-        records = [face_record(item, out_path(item), unit, k, face) for k, face in enumerate(unit.faces)]
+        pair_rows = write_pairs(pairs_dir, item, unit, settings, list(pair_columns.values()), method.name) \
+            if pairs_dir else []
+        records = [face_record(item, out_path(item), unit, k, face, method.name) for k, face in enumerate(unit.faces)]
         if unit.frame is not None:
             video = videos[unit.index]
             video.add(unit.rgb)
@@ -551,20 +656,26 @@ def run(items: list[Item], output: Path, settings: Settings, translate: Callable
             bar.update(1)
 
     def flush() -> None:
-        """Translate the faces of the photos gathered so far in one call; hand them to stage 3."""
-        crops = [f.crop for u in batch for f in u.faces if f.status == "pending"]
-        fakes: list[np.ndarray] = []
+        """Run the method's batch step on the faces of the photos gathered so far, in one call; hand
+        them to stage 3."""
+        crops = [f.crop for u in batch for f in u.faces if f.status == "pending" and f.crop is not None]
+        pictures = None
         if crops:
             t0 = time.perf_counter()
-            fakes = list(translate(np.stack(crops)))
+            out = method.batch(np.stack(crops))
+            pictures = None if out is None else list(out)
             stats.times["translate"] = stats.times.get("translate", 0.0) + time.perf_counter() - t0
         for unit in batch:
             n = sum(f.status == "pending" for f in unit.faces)
-            mine, fakes[:n] = fakes[:n], []
+            mine = None
+            if pictures is not None:
+                mine, pictures[:n] = pictures[:n], []
             while finish_pool.full():
                 drain_finished(block=True)
-            target = None if unit.frame is not None else out_path(items[unit.index])
-            finish_pool.submit(finish_and_write, settings, unit, mine, target, items[unit.index].path)
+            item = items[unit.index]
+            target = None if unit.frame is not None else out_path(item)
+            mask = mask_path(output, item, unit.frame) if settings.save_masks else None
+            finish_pool.submit(finish_and_write, settings, method, item, unit, mine, target, mask)
         batch.clear()
 
     def drain_finished(block: bool) -> None:
@@ -644,23 +755,49 @@ def _release(markers: deque, pool: Pool, take: Callable, drain: Callable, block:
     drain(block=False)
 
 
-def finish_and_write(settings: Settings, unit: Unit, fakes: list[np.ndarray], target: Path | None,
-                     source: Path) -> Unit:
-    """Stage 3 in a worker: paste and measure; a photo is then encoded and written (atomically), or,
-    where no face was changed, copied byte for byte (a JPEG re-encoded would lose a little)."""
+def finish_and_write(settings: Settings, method: Method, item: Item, unit: Unit,
+                     translated: list[np.ndarray] | None, target: Path | None, mask: Path | None) -> Unit:
+    """Stage 3 in a worker: apply and measure; the masks' opacity is written to ``mask`` (zero where no
+    face changed); a photo is then encoded and written (atomically), or, where no face was changed,
+    copied byte for byte (a JPEG re-encoded would lose a little). The mask goes first, so a photo
+    that is there has its mask too."""
     if unit.error:
         return unit
-    unit = finish(settings, unit, fakes)
+    unit = finish(settings, method, item, unit, translated)
+    t = time.perf_counter()
+    if mask is not None:
+        write_png(mask, unit.opacity if unit.opacity is not None else np.zeros(unit.rgb.shape[:2], np.uint8))
+    unit.opacity = None  # not sent back
     if target is not None:
-        t = time.perf_counter()
         if any(face.status == "translated" for face in unit.faces):
             data = encode_photo(unit.rgb, unit.alpha, unit.meta)
         else:
-            data = Path(source).read_bytes()
+            data = Path(item.path).read_bytes()
         write_atomically(target, lambda f: f.write(data))
-        _lap(unit, "write", t)
         unit.rgb = None  # not sent back: the main process needs only the records
+    _lap(unit, "write", t)
     return unit
+
+
+def mask_path(output: Path, item: Item, frame: int | None) -> Path:
+    """Where save_masks writes a picture's opacity: ``masks/REL.png`` for a photo (its relative path with
+    the suffix .png), ``masks/REL/NNNNNN.png`` for a video's frame (REL with the video's suffix)."""
+    if frame is None:
+        return output / MASKS / item.relpath.with_suffix(".png")
+    return output / MASKS / item.relpath / f"{frame:06d}.png"
+
+
+def check_mask_paths(items: list[Item]) -> None:
+    """save_masks needs a mask path of its own for every input, apart from every output photo."""
+    photos = {item.relpath for item in items}
+    seen: dict[Path, Path] = {}
+    for item in items:
+        rel = mask_path(Path(), item, None if not item.video else 0)
+        if rel in seen or rel in photos or rel.parent in photos:
+            other = f"the mask of {seen[rel]}" if rel in seen else "another input's photo"
+            raise UserError(f"--save_masks: the mask of {item.path} would be written as {rel}, as {other} is; "
+                            "mask those inputs in separate runs")
+        seen[rel] = item.path
 
 
 def temp_leftovers(output: Path) -> list[Path]:
