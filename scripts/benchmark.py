@@ -42,6 +42,21 @@ pipeline with ``--num_threads`` worker processes, in photos/s and faces/s, and t
 the slowest stage's. Also the CNN detector's time per photo, and how many faces each detector finds
 once masks are drawn on them.
 
+``--mode render``: the no-training renderer against MaskTheFace (aqeelanwar/MaskTheFace), on
+``--photos`` 1024 px photos with 1 to 4 faces (the photos mode's, every second face Grace Hopper from
+matplotlib's sample data where it is installed). Our whole command, ``scripts/mask_photos.py --method
+render`` with ``--num_threads`` workers, run as a user runs it in a subprocess: wall clock with
+start-up, faces masked and stage seconds from its summary.json. With ``--maskthefaced_dir`` (a
+checkout; ``--maskthefaced_python``, the interpreter that has its requirements) its
+``mask_the_face.py --verbose`` on a copy of the same photos, timed the same way (one process: it has
+no workers), its faces counted from its "Faces found" lines, and its start-up alone on an empty
+folder; photos/s of both and their ratio. Then the FFHQ case, landmarks known: faces found once
+(HOG detection and landmarks timed apart), and ``MaskRenderer.render`` timed over every face for each
+``--mask_type``, in faces/s. Each measurement is the best of ``--repeats``. No torch is imported.
+
+    python scripts/benchmark.py --mode render --photos 12 --num_threads 2 --mask_type surgical cloth \\
+        --maskthefaced_dir /tmp/MaskTheFace --maskthefaced_python /tmp/mtf-venv/bin/python
+
 ``--mode all`` runs train, test and data. The last line printed is always one JSON object.
 """
 from __future__ import annotations
@@ -50,6 +65,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -363,24 +379,71 @@ def sizes_mode(args, device=None) -> dict:
             "scan_source": str(args.scan_dir) if args.scan_dir else "generated 64 px PNGs"}
 
 
-def benchmark_photos(folder: Path, count: int, seed: int = 0) -> list[int]:
-    """``count`` 1024 px PNGs with 1, 2, 3, 4, 1, ... faces each; returns the face counts."""
-    import random
+# Grace Hopper in matplotlib's sample data (512 x 600): her head and shoulders, and how much smaller
+# she is drawn than the astronaut at the same scale (dlib's boxes: her face 187 px wide, the astronaut's 91).
+HOPPER_HEAD = (0, 0, 512, 560)
+HOPPER_SCALE = 0.49
 
+
+def grace_hopper():
+    """matplotlib's Grace Hopper photo as RGB uint8, or None where matplotlib is not installed."""
+    try:
+        import matplotlib.cbook
+    except ImportError:
+        return None
+    import numpy as np
     from PIL import Image
 
-    from util.faces.sample_photos import compose, placement
+    with Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def paste_head(canvas, source, head: tuple[int, int, int, int], matrix) -> None:
+    """Warp ``source``'s ``head`` box onto ``canvas`` in place by the 2 x 3 edge-based ``matrix``."""
+    import cv2
+    import numpy as np
+
+    index_matrix = matrix.copy()  # cv2 maps pixel centres: shift the edge-based matrix by half a pixel
+    index_matrix[:, 2] += matrix[:, :2] @ np.array([0.5, 0.5]) - 0.5
+    size = (canvas.shape[1], canvas.shape[0])
+    small = np.linalg.det(matrix[:, :2]) < 1
+    warped = cv2.warpAffine(source, index_matrix, size, flags=cv2.INTER_AREA if small else cv2.INTER_CUBIC)
+    window = np.zeros(source.shape[:2], np.uint8)
+    window[head[1]:head[3], head[0]:head[2]] = 255
+    inside = cv2.warpAffine(window, index_matrix, size, flags=cv2.INTER_NEAREST) > 0
+    canvas[inside] = warped[inside]
+
+
+def benchmark_photos(folder: Path, count: int, seed: int = 0, hopper: bool = False) -> list[int]:
+    """``count`` 1024 px PNGs with 1, 2, 3, 4, 1, ... faces each; returns the face counts. With
+    ``hopper`` (and matplotlib installed) every second face is Grace Hopper instead of the astronaut."""
+    import random
+
+    import numpy as np
+    from PIL import Image
+
+    from util.faces.sample_photos import HEAD, compose, placement
 
     rng = random.Random(seed)
+    second = grace_hopper() if hopper else None
     folder.mkdir(parents=True, exist_ok=True)
     counts = []
     cells = [(256, 280), (768, 280), (256, 760), (768, 760)]
+    placed = 0
     for k in range(count):
         n = 1 + k % 4
         places = [placement(rng.uniform(1.2, 1.6), rng.uniform(-8, 8), rng.random() < 0.5, cells[c])
                   for c in rng.sample(range(4), n)]
-        Image.fromarray(compose((1024, 1024), places, seed=k)).save(folder / f"{k:03d}.png")
+        hers = [i for i in range(n) if second is not None and (placed + i) % 2 == 1]
+        canvas = compose((1024, 1024), [p for i, p in enumerate(places) if i not in hers], seed=k)
+        for i in hers:  # the same turn, mirroring, centre and relative size as an astronaut there
+            linear = places[i].matrix[:, :2] * HOPPER_SCALE
+            centre = places[i].apply([[(HEAD[0] + HEAD[2]) / 2, (HEAD[1] + HEAD[3]) / 2]])[0]
+            middle = np.array([(HOPPER_HEAD[0] + HOPPER_HEAD[2]) / 2, (HOPPER_HEAD[1] + HOPPER_HEAD[3]) / 2])
+            paste_head(canvas, second, HOPPER_HEAD, np.concatenate([linear, (centre - linear @ middle)[:, None]], 1))
+        Image.fromarray(canvas).save(folder / f"{k:03d}.png")
         counts.append(n)
+        placed += n
     return counts
 
 
@@ -485,12 +548,198 @@ def photos_mode(args, device) -> dict:
             "masked_found_hog": masked_found["hog"], "masked_found_cnn": masked_found["cnn"]}
 
 
+# Face statuses in mask_photos.py's summary.json that mean the face was left as it was.
+UNMASKED_STATUSES = ("too_small", "kept_original", "pending")
+MASKTHEFACE_TYPES = {"surgical": "surgical", "n95": "N95", "kn95": "KN95", "cloth": "cloth"}
+
+
+def timed_command(command: list[str], cwd: Path | None = None) -> tuple[float, subprocess.CompletedProcess]:
+    t0 = time.perf_counter()
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    return time.perf_counter() - t0, done
+
+
+def last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "(no output)"
+
+
+def run_ours(photos: Path, work: Path, args) -> dict:
+    """scripts/mask_photos.py --method render as a user runs it (its own detector defaults; the first
+    --mask_type), best of ``--repeats`` runs, each into a fresh folder."""
+    script = Path(__file__).resolve().parent / "mask_photos.py"
+    best = None
+    walls = []
+    for r in range(args.repeats):
+        out = work / f"ours_{r}"
+        command = [sys.executable, str(script), "--method", "render", "--mask_type", args.mask_type[0],
+                   "--input", str(photos), "--output", str(out), "--num_threads", str(args.num_threads)]
+        wall, done = timed_command(command)
+        if done.returncode != 0:
+            return {"ours_error": f"exit {done.returncode}: {last_line(done.stderr or done.stdout)}",
+                    "ours_command": "python " + " ".join(command[1:])}
+        walls.append(wall)
+        if best is None or wall < best[0]:
+            best = wall, json.loads((out / "summary.json").read_text()), command
+    wall, summary, command = best
+    statuses = summary["faces_by_status"]
+    run = summary["this_run"]
+    return {"ours_command": "python " + " ".join(command[1:]), "ours_wall_s": wall, "ours_wall_s_each": walls,
+            "ours_run_s": run["seconds"], "ours_startup_s": wall - run["seconds"],
+            "ours_faces_by_status": statuses,
+            "ours_faces_masked": sum(n for status, n in statuses.items() if status not in UNMASKED_STATUSES),
+            "ours_stage_seconds": run["stage_seconds"],
+            **{f"ours_{k}": summary.get("arguments", {}).get(k) for k in ("detector", "upsample", "min_score")}}
+
+
+def run_maskthefaced(photos: Path, work: Path, args) -> dict:
+    """MaskTheFace's mask_the_face.py on a copy of the photos, best of ``--repeats`` runs. It writes
+    ``<folder>_masked`` and, with --verbose, prints "Faces found: N" per photo: it puts a mask on every
+    face its detector finds, so the sum of those lines is the faces it masked. Its start-up (imports,
+    the landmark model) is timed on an empty folder."""
+    import shutil
+
+    home = Path(args.maskthefaced_dir).resolve()
+    if not (home / "mask_the_face.py").is_file():
+        raise UserError(f"--maskthefaced_dir {home}: no mask_the_face.py there")
+    python = args.maskthefaced_python or sys.executable
+    kind = MASKTHEFACE_TYPES[args.mask_type[0]]
+    copy = work / "maskthefaced" / "photos"
+    shutil.copytree(photos, copy)
+    empty = work / "maskthefaced" / "empty"
+    empty.mkdir()
+    walls, startups = [], []
+    for _ in range(args.repeats):
+        shutil.rmtree(f"{copy}_masked", ignore_errors=True)
+        command = [python, "mask_the_face.py", "--path", str(copy), "--mask_type", kind, "--verbose"]
+        wall, done = timed_command(command, cwd=home)
+        if done.returncode != 0:
+            raise UserError(f"MaskTheFace failed (exit {done.returncode}): {last_line(done.stderr)}")
+        walls.append(wall)
+        startups.append(timed_command([python, "mask_the_face.py", "--path", str(empty), "--mask_type", kind],
+                                      cwd=home)[0])
+    found = [int(line.split(":")[1]) for line in done.stdout.splitlines() if line.startswith("Faces found:")]
+    written = sorted(Path(f"{copy}_masked").glob("*"))
+    return {"maskthefaced_command": " ".join(command), "maskthefaced_wall_s": min(walls),
+            "maskthefaced_wall_s_each": walls, "maskthefaced_startup_s": min(startups),
+            "maskthefaced_faces_masked": sum(found), "maskthefaced_photos_with_faces": sum(n > 0 for n in found),
+            "maskthefaced_photos_written": len(written), "maskthefaced_mask_type": kind}
+
+
+def render_alone(paths: list[Path], args) -> dict:
+    """The FFHQ case: landmarks known. Faces are found once (HOG, timed apart), then each mask type's
+    MaskRenderer.render is timed over every face, each photo's faces drawn one after another."""
+    import numpy as np
+
+    from util.faces.detect import FaceFinder
+    from util.faces.photos import read_photo
+    from util.masks import MaskRenderer, render
+
+    finder = FaceFinder("hog", args.upsample)
+    finder.landmarks(np.zeros((64, 64, 3), np.uint8), (8, 8, 56, 56))  # loads the 100 MB model, not timed
+    photos = []
+    detect_s = landmarks_s = 0.0
+    for path in paths:
+        rgb = read_photo(path)[0]
+        t0 = time.perf_counter()
+        boxes = finder.detect(rgb)
+        t1 = time.perf_counter()
+        landmarks = [finder.landmarks(rgb, box) for box, _ in boxes]
+        landmarks_s += time.perf_counter() - t1
+        detect_s += t1 - t0
+        photos.append((path.name, rgb, landmarks, [box[2] - box[0] for box, _ in boxes]))
+    faces = sum(len(lms) for _, _, lms, _ in photos)
+    out = {"render_faces_found": faces, "detect_s_per_photo": detect_s / len(paths),
+           "landmarks_s_per_face": landmarks_s / max(1, faces),
+           "face_box_px_median": float(np.median([w for *_, widths in photos for w in widths])) if faces else None,
+           "render_faces_per_s": {}, "render_ms_per_face": {}, "render_first_call_s": {}}
+    if not faces:
+        return out
+    first = next((rgb, lms[0]) for _, rgb, lms, _ in photos if lms)
+    for mask_type in args.mask_type:
+        renderer = MaskRenderer(mask_type=mask_type)
+        t0 = time.perf_counter()
+        renderer.render(first[0], first[1], "warm-up")  # whatever the renderer builds once, not timed below
+        out["render_first_call_s"][mask_type] = time.perf_counter() - t0
+        best = float("inf")
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            for name, rgb, landmarks, _ in photos:
+                result = rgb
+                for k, lm in enumerate(landmarks):
+                    result = renderer.render(result, lm, f"{name}:{k}").photo
+            best = min(best, time.perf_counter() - t0)
+        out["render_faces_per_s"][mask_type] = faces / best
+        out["render_ms_per_face"][mask_type] = 1000 * best / faces
+    out["render_types_known"] = list(getattr(render, "MASK_TYPES", ()))
+    return out
+
+
+def render_mode(args) -> dict:
+    import shutil
+
+    from util.masks import render
+
+    known = getattr(render, "MASK_TYPES", tuple(MASKTHEFACE_TYPES))
+    for mask_type in args.mask_type:
+        if mask_type not in known:
+            raise UserError(f"--mask_type {mask_type}: the renderer knows {', '.join(known)}")
+    work = Path(tempfile.mkdtemp(prefix="render_bench_"))
+    try:
+        counts = benchmark_photos(work / "photos", args.photos, hopper=True)
+        paths = sorted((work / "photos").iterdir())
+        n, placed = len(paths), sum(counts)
+        out = {"photos": n, "faces_placed": placed, "photo_size": 1024,
+               "face_sources": ["astronaut"] + (["grace_hopper"] if grace_hopper() is not None else []),
+               "workers": args.num_threads, "upsample": args.upsample, "repeats": args.repeats,
+               "mask_types": args.mask_type, "cores": os.cpu_count()}
+        out.update(run_ours(work / "photos", work, args))
+        if "ours_wall_s" in out:
+            out["ours_photos_per_s"] = n / out["ours_wall_s"]
+            out["ours_faces_per_s"] = out["ours_faces_masked"] / out["ours_wall_s"]
+        if args.maskthefaced_dir:
+            out.update(run_maskthefaced(work / "photos", work, args))
+            out["maskthefaced_photos_per_s"] = n / out["maskthefaced_wall_s"]
+            out["maskthefaced_faces_per_s"] = out["maskthefaced_faces_masked"] / out["maskthefaced_wall_s"]
+            if "ours_wall_s" in out:
+                out["ours_over_maskthefaced"] = out["ours_photos_per_s"] / out["maskthefaced_photos_per_s"]
+        out.update(render_alone(paths, args))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def print_render_table(r: dict) -> None:
+    print(f"render: {r['photos']} photos of {r['photo_size']} px, {r['faces_placed']} faces placed "
+          f"({' + '.join(r['face_sources'])}), best of {r['repeats']}, {r['cores']} cores")
+    print(f"  {'whole command':<28}{'wall s':>8}{'start-up s':>12}{'photos/s':>10}{'faces/s':>9}{'masked':>8}")
+    rows = [("ours", "mask_photos --method render", r.get("ours_startup_s"), r.get("ours_faces_masked")),
+            ("maskthefaced", "MaskTheFace", r.get("maskthefaced_startup_s"), r.get("maskthefaced_faces_masked"))]
+    for key, label, startup, masked in rows:
+        if f"{key}_wall_s" in r:
+            print(f"  {label:<28}{r[key + '_wall_s']:>8.2f}{startup:>12.2f}{r[key + '_photos_per_s']:>10.2f}"
+                  f"{r[key + '_faces_per_s']:>9.2f}{masked:>8}")
+    if "ours_error" in r:
+        print(f"  mask_photos --method render failed: {r['ours_error']}")
+    if "ours_over_maskthefaced" in r:
+        print(f"  ours / MaskTheFace, photos/s: {r['ours_over_maskthefaced']:.2f}x")
+    if "ours_wall_s" in r:
+        print(f"  ours found faces with --detector {r['ours_detector']}, upsample {r['ours_upsample'] or 'auto'} "
+              f"(its defaults); MaskTheFace with dlib's HOG at upsample 1, no score threshold")
+    print(f"  FaceFinder('hog', upsample {r['upsample']}): {r['detect_s_per_photo']:.3f} s/photo, "
+          f"landmarks {1000 * r['landmarks_s_per_face']:.1f} ms/face, {r['render_faces_found']} faces found")
+    for mask_type, rate in r["render_faces_per_s"].items():
+        print(f"  render alone, {mask_type}: {rate:.1f} faces/s ({r['render_ms_per_face'][mask_type]:.1f} ms/face; "
+              f"first call {r['render_first_call_s'][mask_type]:.2f} s)")
+
+
 MODES = {"train": train_mode, "test": test_mode, "data": data_mode}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--mode", choices=["train", "test", "data", "all", "fid", "sizes", "photos"], default="all")
+    p.add_argument("--mode", choices=["train", "test", "data", "all", "fid", "sizes", "photos", "render"],
+                   default="all")
     p.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when there is one")
     p.add_argument("--crop_size", type=int, default=128)
     p.add_argument("--load_size", type=int, default=None, help="data mode: resize to this first (default crop + 30)")
@@ -508,7 +757,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--test_images", type=int, default=64, help="images per inference measurement")
     p.add_argument("--data_images", type=int, default=32, help="PNGs per domain and size in data mode")
     p.add_argument("--data_epochs", type=int, default=2)
-    p.add_argument("--num_threads", type=int, default=4, help="data loader workers (capped at the cores)")
+    p.add_argument("--num_threads", type=int, default=None,
+                   help="data loader workers (default 4, capped at the cores); photos and render modes: "
+                        "mask_photos.py's worker processes (default 4 and 2)")
     p.add_argument("--peak_tflops", type=float, default=None, help="the GPU's dense bf16 peak, if not known here")
     p.add_argument("--images", type=int, default=200, help="fid mode: images per folder")
     p.add_argument("--size", type=int, default=256, help="fid mode: image side in pixels")
@@ -519,11 +770,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--photos", type=int, default=12, help="photos mode: 1024 px photos (1 to 4 faces each)")
     p.add_argument("--upsample", type=int, default=1, help="photos mode: the detectors' upsampling")
     p.add_argument("--cnn_photos", type=int, default=2, help="photos mode: photos the CNN detector is timed on")
+    p.add_argument("--mask_type", nargs="+", default=["surgical"],
+                   help="render mode: mask types timed alone (the first one also for MaskTheFace)")
+    p.add_argument("--repeats", type=int, default=3, help="render mode: runs of each measurement; the best is kept")
+    p.add_argument("--maskthefaced_dir", default=None, help="render mode: a MaskTheFace checkout to time alongside")
+    p.add_argument("--maskthefaced_python", default=None,
+                   help="render mode: the Python that runs MaskTheFace (default: this one)")
     p.add_argument("--cold", action="store_true", help="sizes mode: drop the page cache first (root, Linux)")
     p.add_argument("--json", action="store_true", help="(the JSON line is always printed last)")
     args = p.parse_args(argv)
     if args.load_size is None:
         args.load_size = args.crop_size + 30 * args.crop_size // 256
+    if args.num_threads is None:
+        args.num_threads = 2 if args.mode == "render" else 4
+    if args.repeats < 1:
+        raise UserError(f"--repeats must be 1 or more, got {args.repeats}")
+    if args.mode == "render":  # no torch: the renderer and MaskTheFace need none
+        result = {"mode": "render", "cpu": cpu_description(), **render_mode(args)}
+        print_render_table(result)
+        print(json.dumps(result))
+        return 1 if "ours_error" in result else 0
 
     import torch
 
