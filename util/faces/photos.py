@@ -122,9 +122,11 @@ class Method(Protocol):
     """A way of putting a mask on (or taking one off), as the pipeline is handed it.
 
     ``name`` is recorded with every face. ``needs_crops``: whether ``batch`` wants the faces'
-    aligned crops (``Settings.crop_size``); without it, the faces are aligned only for the pairs.
-    ``batch`` runs in the main process on the crops of several photos' faces (N x S x S x 3 uint8)
-    and returns one picture per crop, or None where the method computes nothing in bulk.
+    aligned crops (``Settings.crop_size``). ``batch`` runs in the main process on the crops of
+    several photos' faces (N x S x S x 3 uint8) and returns one picture per crop. A method that needs
+    no crops has nothing to do in bulk: ``batch`` is never called, the faces are aligned only for the
+    pairs, and each photo is finished in the worker that found its faces (it never travels back
+    to the main process and out again).
     ``apply`` runs in a worker process, on each face of a photo in turn: it gets the photo as the
     earlier faces left it, the face (``landmarks``, ``quad``, ``box``), the face's picture from
     ``batch`` (or None) and the face's key (:func:`face_key`, for anything drawn at random), and
@@ -612,9 +614,10 @@ def run(items: list[Item], output: Path, settings: Settings,
     if not hasattr(method, "apply"):
         method = PasteBack(method, settings.feather)
     settings = replace(settings, crops=method.needs_crops or pairs_dir is not None, pairs=pairs_dir is not None)
+    fused = not method.needs_crops  # nothing in bulk: each photo prepared and finished in one worker call
     stats = RunStats()
     prepare_pool = Pool(workers, depth=2 * workers + 2)
-    finish_pool = Pool(max(1, workers // 2) if workers else 0, depth=2 * workers + 2)
+    finish_pool = Pool(max(1, workers // 2) if workers and not fused else 0, depth=2 * workers + 2)
     videos: dict[int, VideoOut] = {}
     batch: list[Unit] = []
     t_start = time.perf_counter()
@@ -704,6 +707,8 @@ def run(items: list[Item], output: Path, settings: Settings,
         elif kind == "bad":
             drain_all()
             skip(*payload)
+        elif fused:
+            complete(payload)
         else:
             batch.append(payload)  # an unreadable photo passes through stage 3 too, to keep the order
             if sum(f.status == "pending" for u in batch for f in u.faces) >= batch_size:
@@ -716,7 +721,12 @@ def run(items: list[Item], output: Path, settings: Settings,
                 unit = payload if kind == "frame" else Unit(i)
                 while prepare_pool.full():
                     _release(pending_markers, prepare_pool, take_prepared, drain_finished, block=True)
-                prepare_pool.submit(prepare, settings, items[i], unit)
+                if fused:
+                    target = None if unit.frame is not None else out_path(items[i])
+                    mask = mask_path(output, items[i], unit.frame) if settings.save_masks else None
+                    prepare_pool.submit(prepare_and_finish, settings, method, items[i], unit, target, mask)
+                else:
+                    prepare_pool.submit(prepare, settings, items[i], unit)
                 pending_markers.append(("unit", None))
             else:
                 pending_markers.append((kind, (i, payload)))
@@ -753,6 +763,12 @@ def _release(markers: deque, pool: Pool, take: Callable, drain: Callable, block:
             take(kind, payload)
         block = False
     drain(block=False)
+
+
+def prepare_and_finish(settings: Settings, method: Method, item: Item, unit: Unit, target: Path | None,
+                       mask: Path | None) -> Unit:
+    """Both worker stages in one call, for a method with nothing to do in bulk."""
+    return finish_and_write(settings, method, item, prepare(settings, item, unit), None, target, mask)
 
 
 def finish_and_write(settings: Settings, method: Method, item: Item, unit: Unit,
