@@ -197,3 +197,12 @@ def test_a_mask_on_a_soft_noisy_face_is_as_soft_and_noisy(faces):
 def test_bad_settings_are_refused(field, value):
     with pytest.raises(ValueError):
         MaskRenderer(**{field: value})
+
+
+def test_the_docs_figure_is_drawn(tmp_path):
+    from scripts import mask_figure
+
+    out = tmp_path / "figure.png"
+    assert mask_figure.main(["--out", str(out), "--types", "surgical", "--size", "64"]) == 0
+    with Image.open(out) as figure:  # 4 photos x (photo, 1 type, 3 wear classes), labels on top
+        assert figure.size == (5 * 64 + 4 * mask_figure.GAP, mask_figure.LABEL + 4 * 64 + 3 * mask_figure.GAP)

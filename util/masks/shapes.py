@@ -56,7 +56,7 @@ class Drape:
 
 
 DRAPES = {"surgical": Drape(standoff=1.5, relax=400),
-          "n95": Drape(standoff=3.0, relax=250, push=0.06),
+          "n95": Drape(standoff=3.0, relax=250, push=0.25),
           "kn95": Drape(standoff=2.0, relax=400, fold=9.0),
           "cloth": Drape(standoff=2.5, relax=60)}
 
