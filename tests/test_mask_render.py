@@ -206,3 +206,18 @@ def test_the_docs_figure_is_drawn(tmp_path):
     assert mask_figure.main(["--out", str(out), "--types", "surgical", "--size", "64"]) == 0
     with Image.open(out) as figure:  # 4 photos x (photo, 1 type, 3 wear classes), labels on top
         assert figure.size == (5 * 64 + 4 * mask_figure.GAP, mask_figure.LABEL + 4 * 64 + 3 * mask_figure.GAP)
+
+
+@pytest.mark.parametrize("scale", [0.6, 1.5, 2.5, 4.0])
+def test_the_mask_keeps_its_place_at_any_photo_size(faces, scale):
+    """Small masks are drawn at twice the photo's resolution, middle ones at a fraction more, large
+    ones at a working size and enlarged: the landmarks covered stay the same."""
+    photo, landmarks = faces["grace_hopper"]
+    size = (round(photo.shape[1] * scale), round(photo.shape[0] * scale))
+    big = cv2.resize(photo, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+    moved = landmarks * [size[0] / photo.shape[1], size[1] / photo.shape[0]]
+    result = MaskRenderer(mask_type="kn95").render(big, moved, "g")
+    covered, bare = WEAR_RULES["correct"]
+    assert (opacity_at(result.opacity, moved, covered) >= 200).all()
+    assert (opacity_at(result.opacity, moved, bare) == 0).all()
+    assert not (result.photo != big).any(axis=2)[~result.touched].any()

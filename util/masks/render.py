@@ -34,6 +34,7 @@ SHADOW_MM = 2.5  # the contact shadow's softness (Gaussian sigma on the skin)
 SHADOW_STRENGTH = 0.45  # the skin's light lost right at the mask's top edge
 LOOP_MM = 1.6  # ear loop thickness
 TEXTURE_SIZE = (512, 320)
+WORKING_SIDE = 600  # samples across the window (mask, loops, shadow band) at most; up to 2 per pixel
 MM_PER_TEXEL = 0.3  # the texture's relief units: about 150 mm of cloth across 512 texels
 
 # where the skin's light is read (generic face, frontal mm): forehead, cheeks, jaw, chin
@@ -135,13 +136,14 @@ def _vertex_normals(points: np.ndarray) -> np.ndarray:
 
 @dataclass
 class _Raster:
-    """The mask's triangles drawn over a window of the photo, ``ss`` samples per pixel side."""
+    """The mask's triangles drawn over a window of the photo at ``sample_w`` x ``sample_h`` samples."""
 
     x0: int
     y0: int
     width: int
     height: int
-    ss: int
+    sample_w: int
+    sample_h: int
     pixels: np.ndarray  # flat indices (in the supersampled window) the mask covers
     weights: np.ndarray  # N x 3 barycentric weights
     corners: np.ndarray  # N x 3 vertex indices
@@ -154,13 +156,13 @@ def _window(points2d: list[np.ndarray], margin: float, width: int, height: int) 
     return max(0, x0), max(0, y0), min(width, x1), min(height, y1)
 
 
-def _rasterise(screen: np.ndarray, depth: np.ndarray, window: tuple[int, int, int, int], ss: int) -> _Raster:
+def _rasterise(screen: np.ndarray, depth: np.ndarray, window: tuple[int, int, int, int], ss: float) -> _Raster:
     """Which triangle covers each sample (far triangles drawn first, so near ones win; those turned
     away from the camera are not drawn) and the sample's barycentric weights in it."""
     x0, y0, x1, y1 = window
-    w, h = (x1 - x0) * ss, (y1 - y0) * ss
-    # sample (i, j) sits at window pixel ((j + 0.5) / ss, (i + 0.5) / ss): shift so centres are integers
-    verts = (screen.reshape(-1, 2) - [x0, y0]) * ss - 0.5
+    w, h = _samples(window, ss)
+    # sample (i, j) sits at window pixel ((j + 0.5) / sx, (i + 0.5) / sy): shift so centres are integers
+    verts = (screen.reshape(-1, 2) - [x0, y0]) * [w / (x1 - x0), h / (y1 - y0)] - 0.5
     tri = verts[TRIANGLES]
     e1, e2 = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
     area = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
@@ -180,13 +182,20 @@ def _rasterise(screen: np.ndarray, depth: np.ndarray, window: tuple[int, int, in
     l1 = (rel[:, 0] * e2[index, 1] - rel[:, 1] * e2[index, 0]) * inv_det
     l2 = (e1[index, 0] * rel[:, 1] - e1[index, 1] * rel[:, 0]) * inv_det
     weights = np.column_stack([1 - l1 - l2, l1, l2])
-    return _Raster(x0, y0, x1 - x0, y1 - y0, ss, flat, weights, TRIANGLES[index])
+    return _Raster(x0, y0, x1 - x0, y1 - y0, w, h, flat, weights, TRIANGLES[index])
+
+
+def _samples(window: tuple[int, int, int, int], ss: float) -> tuple[int, int]:
+    x0, y0, x1, y1 = window
+    return max(1, round((x1 - x0) * ss)), max(1, round((y1 - y0) * ss))
 
 
 def _interpolate(raster: _Raster, values: np.ndarray) -> np.ndarray:
     """Per-vertex values (ROWS x COLUMNS x k) at the raster's samples (N x k)."""
-    flat = values.reshape(ROWS * COLUMNS, -1)
-    return np.einsum("nk,nkc->nc", raster.weights, flat[raster.corners])
+    flat = values.reshape(ROWS * COLUMNS, -1).astype(np.float32)
+    corners = flat[raster.corners]  # N x 3 x k
+    w = raster.weights.astype(np.float32)
+    return corners[:, 0] * w[:, 0:1] + corners[:, 1] * w[:, 1:2] + corners[:, 2] * w[:, 2:3]
 
 
 # ----------------------------------------------------------------------------- drawing
@@ -209,18 +218,23 @@ def draw_mask(photo: np.ndarray, landmarks: np.ndarray, style: dict, texture, no
     x0, y0, x1, y1 = window
     if x1 - x0 < 2 or y1 - y0 < 2:
         return Rendered(photo.copy(), np.zeros((height, width), np.uint8), np.zeros((height, width), bool), style)
-    ss = 2 if max(x1 - x0, y1 - y0) <= 900 else 1
+    # samples per pixel: small masks are drawn at up to twice the photo's resolution and averaged down
+    # (anti-aliased edges and cloth); large ones at WORKING_SIDE samples across, and enlarged (the
+    # cloth has 512 texels across: more samples would only cost time)
+    ss = min(2.0, WORKING_SIDE / max(x1 - x0, y1 - y0))
     raster = _rasterise(screen, camera_points[..., 2], window, ss)
 
     region = photo[y0:y1, x0:x1]
-    linear = lighting.to_linear(region)
-    luminance = linear @ lighting.LUMA
+    luminance = lighting.to_linear(region) @ lighting.LUMA
     light = _skin_light(fit, luminance, window, px_per_mm)
     balance = lighting.white_balance(lighting.to_linear(photo[::8, ::8]).reshape(-1, 3).mean(axis=0))
 
     # the cloth at each covered sample: colour, outline, relief-perturbed normal, then lit
     albedo, relief, outline, slope_u, slope_v = texture
-    uv = _interpolate(raster, np.dstack(np.meshgrid(np.linspace(0, 1, COLUMNS), np.linspace(0, 1, ROWS))))
+    grid_uv = np.dstack(np.meshgrid(np.linspace(0, 1, COLUMNS), np.linspace(0, 1, ROWS)))
+    attributes = _interpolate(raster, np.dstack([grid_uv, normals, np.gradient(camera_points, axis=1),
+                                                 np.gradient(camera_points, axis=0)]))
+    uv, n, tangent_u, tangent_v = attributes[:, :2], attributes[:, 2:5], attributes[:, 5:8], attributes[:, 8:11]
     tex_h, tex_w = outline.shape
     count = len(uv)
     rows = -(-count // 512)  # cv2.remap takes maps under 32767 a side: lay the samples out 512 wide
@@ -234,10 +248,7 @@ def draw_mask(photo: np.ndarray, landmarks: np.ndarray, style: dict, texture, no
 
     colour = sample(albedo)
     alpha = sample(outline)[:, 0]
-    n = _interpolate(raster, normals)
     n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)
-    tangent_u = _interpolate(raster, np.gradient(camera_points, axis=1))
-    tangent_v = _interpolate(raster, np.gradient(camera_points, axis=0))
     # relief: the height (texels) rises along the normal; its slope tilts the normal back
     u_len = np.linalg.norm(tangent_u, axis=1, keepdims=True) + 1e-9
     v_len = np.linalg.norm(tangent_v, axis=1, keepdims=True) + 1e-9
@@ -253,15 +264,20 @@ def draw_mask(photo: np.ndarray, landmarks: np.ndarray, style: dict, texture, no
     v_top = uv[:, 1]
 
     # the layer at supersampled resolution, premultiplied, averaged down to the photo's pixels
-    sh, sw = raster.height * ss, raster.width * ss
+    sh, sw = raster.sample_h, raster.sample_w
     layer = np.zeros((sh * sw, 5), dtype=np.float32)
     layer[raster.pixels, :3] = lit * alpha[:, None]
     layer[raster.pixels, 3] = alpha
     layer[raster.pixels, 4] = alpha * np.clip(1 - v_top / 0.3, 0, 1)  # the upper part casts the shadow
     layer = layer.reshape(sh, sw, 5)
-    layer = _draw_loops(layer, loops, window, ss, style, light, balance, max(1.0, LOOP_MM * px_per_mm * ss))
-    if ss > 1:
-        layer = cv2.resize(layer, (raster.width, raster.height), interpolation=cv2.INTER_AREA)
+    layer = _draw_loops(layer, loops, window, (sw / raster.width, sh / raster.height), style, light, balance,
+                        max(1.0, LOOP_MM * px_per_mm * ss))
+    if ss == 1:
+        layer = cv2.GaussianBlur(layer, (0, 0), 0.5)
+    else:  # cv2 resizes at most 4 channels at a time by area
+        interpolation = cv2.INTER_AREA if ss > 1 else cv2.INTER_LINEAR
+        layer = np.dstack([cv2.resize(layer[:, :, c:c + 4], (raster.width, raster.height), interpolation=interpolation)
+                           .reshape(raster.height, raster.width, -1) for c in (0, 4)])
     # as soft as the face and as noisy as the photo
     grey = (region.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))
     face_box = _face_box(landmarks, x0, y0, raster.width, raster.height)
@@ -270,20 +286,20 @@ def draw_mask(photo: np.ndarray, landmarks: np.ndarray, style: dict, texture, no
     if extra > 0.2:
         layer = cv2.GaussianBlur(layer, (0, 0), extra)
     coverage = np.clip(layer[:, :, 3], 0, 1)
-    mask_linear = layer[:, :, :3] / np.maximum(coverage, 1e-6)[:, :, None]
-    mask_values = lighting.to_srgb(mask_linear)
-    noise = lighting.noise_sigma(grey[face_box])
-    if noise > 0.3:
-        mask_values = mask_values + noise_rng.normal(0.0, noise, mask_values.shape[:2])[:, :, None] \
-            + noise_rng.normal(0.0, 0.3 * noise, mask_values.shape)
-    # the skin darkened along the top edge, then the mask over it
     shadow = cv2.GaussianBlur(layer[:, :, 4], (0, 0), shadow_sigma) * (1 - coverage)
-    skin = linear * (1 - SHADOW_STRENGTH * np.clip(shadow, 0, 1))[:, :, None]
-    skin_values = lighting.to_srgb(skin)
-    out_values = mask_values * coverage[:, :, None] + skin_values * (1 - coverage[:, :, None])
-    new = np.clip(np.rint(out_values), 0, 255).astype(np.uint8)
     touched_region = (coverage > 0.5 / 255) | (shadow > 1e-3)
-    new = np.where(touched_region[:, :, None], new, region)
+    at = np.nonzero(touched_region)  # the rest of the window is left exactly as it was
+    cover = coverage[at][:, None]
+    mask_values = lighting.to_srgb(layer[:, :, :3][at] / np.maximum(cover, 1e-6))
+    noise = lighting.noise_sigma(grey[face_box])
+    if noise > 0.3:  # the photo's grain: mostly in brightness, a little in colour
+        grain = noise_rng.normal(0.0, noise, (len(at[0]), 1)) + noise_rng.normal(0.0, 0.3 * noise, (len(at[0]), 3))
+        mask_values = mask_values + grain
+    # the skin darkened along the top edge, then the mask over it
+    darker = 1 - SHADOW_STRENGTH * np.clip(shadow[at], 0, 1)
+    skin_values = lighting.to_srgb(lighting.to_linear(region[at]) * darker[:, None])
+    new = region.copy()
+    new[at] = np.clip(np.rint(mask_values * cover + skin_values * (1 - cover)), 0, 255).astype(np.uint8)
 
     result = photo.copy()
     result[y0:y1, x0:x1] = new
@@ -325,7 +341,7 @@ def _side_visible(fit: FaceFit, line: np.ndarray) -> bool:
     return float((fit.rotation @ outward)[2]) < 0.5
 
 
-def _draw_loops(layer: np.ndarray, loops: list[np.ndarray], window, ss: int, style: dict,
+def _draw_loops(layer: np.ndarray, loops: list[np.ndarray], window, scale: tuple[float, float], style: dict,
                 light: lighting.Light, balance: np.ndarray, thickness: float) -> np.ndarray:
     """Ear loops behind the mask's cloth (the cloth covers where they are fixed to it)."""
     if not loops:
@@ -337,7 +353,7 @@ def _draw_loops(layer: np.ndarray, loops: list[np.ndarray], window, ss: int, sty
     colour = np.asarray(base, np.float32) * light(np.array([[0.0, 0.0, -1.0]]))[0] * 0.85 * balance
     strokes = np.zeros(layer.shape[:2], np.float32)
     for line in loops:
-        pts = np.rint(((line - [x0, y0]) * ss - 0.5) * 16).astype(np.int32)
+        pts = np.rint(((line - [x0, y0]) * scale - 0.5) * 16).astype(np.int32)
         cv2.polylines(strokes, [pts], False, 1.0, max(1, int(round(thickness))), cv2.LINE_AA, 4)
     strokes = np.clip(strokes, 0, 1) * (1 - layer[:, :, 3])
     layer[:, :, :3] += strokes[:, :, None] * colour
