@@ -2,6 +2,7 @@
 mask type, every wear class, and the light from one side.
 
     python scripts/mask_figure.py --out docs/mask_renderer.png
+    python scripts/mask_figure.py --out figure.png --photos_out samples/   # also the photos, for mask_photos.py
 
 Rows: scikit-image's astronaut, the astronaut tilted by 20 degrees (a copy placed with
 ``util.faces.sample_photos``), matplotlib's Grace Hopper, and Grace Hopper lit from the image's left
@@ -66,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--wear_type", choices=MASK_TYPES, default="surgical", help="the type shown for the wear classes")
     p.add_argument("--size", type=positive_int, default=220, help="panel side (px)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--photos_out", default=None, help="also write the rows' photos (PNG) into this folder")
     args = p.parse_args(argv)
     from util.faces.detect import FaceFinder
 
@@ -83,6 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise UserError(f"no face found in the {name} photo: is dlib installed (scripts/setup_env.sh)?")
             landmarks = max(found, key=lambda f: f.score).landmarks
         previous = (photo, landmarks)
+        if args.photos_out:
+            folder = Path(args.photos_out)
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(photo).save(folder / (name.replace(" ", "_").lower() + ".png"))
         row = []
         for _, mask_type, wear in columns:
             picture = photo if mask_type is None else MaskRenderer(mask_type=mask_type, wear=wear, seed=args.seed) \

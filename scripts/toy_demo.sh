@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The main job on the built-in toy data, on the CPU: draw the toy faces, train a small CycleGAN with
 # attention maps (A = unmasked -> B = masked), translate the paired test faces both ways.
-# Results: checkpoints/toyfaces/web/index.html (training samples) and
-#          results/toyfaces/test_latest/index.html (test faces, both directions).
+# Then masks on real photos that Python packages ship, drawn by the renderer (no training).
+# Results: checkpoints/toyfaces/web/index.html (training samples),
+#          results/toyfaces/test_latest/index.html (test faces, both directions),
+#          results/sample_photos_masked/ (the real photos with masks) and results/sample_photos_figure.png.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh
@@ -26,3 +28,8 @@ else
     $PY train.py "${TOY_FLAGS[@]}" --batch_size 1 --n_epochs 4 --n_epochs_decay 4 --num_threads 1 --seed 0
 fi
 $PY test.py --dataroot datasets/toyfaces --name "$NAME" --model cycle_gan --num_test 50 --batch_size 16
+# Real photos (scikit-image's astronaut, matplotlib's Grace Hopper), every face masked by the renderer:
+# a random type and wear per face, the masks' opacity saved beside them (docs/masks.md).
+$PY scripts/mask_figure.py --out results/sample_photos_figure.png --photos_out results/sample_photos
+$PY scripts/mask_photos.py --input results/sample_photos --output results/sample_photos_masked \
+    --mask_type random --wear random --seed 0 --save_masks --overwrite
