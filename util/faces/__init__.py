@@ -3,7 +3,8 @@ whether a face is still the same person.
 
 - :mod:`util.faces.dlib_models`: the dlib model files that the ``face_recognition_models`` package
   ships (68-point shape predictor, CNN face detector, 128-D face descriptor), loaded once;
-- :mod:`util.faces.detect`: HOG or CNN detection with a score threshold, then the 68 landmarks;
+- :mod:`util.faces.detect`: HOG (doubtful scores confirmed by the CNN on a crop), CNN, or HOG then the CNN
+  where HOG finds nothing, each photo searched at a size that suits it; then the 68 landmarks;
 - :mod:`util.faces.align`: FFHQ's oriented square (the quad) from the landmarks, the aligned crop,
   and the paste-back with a feathered edge that leaves every pixel outside the quad untouched;
 - :mod:`util.faces.identity`: dlib's face descriptor before and after, and their distance.

@@ -11,7 +11,7 @@ Three detectors (``DETECTORS``), each reporting which of dlib's detectors found 
   its confidence there is kept as ``check``. The box stays HOG's (the landmark model was trained on
   HOG's boxes).
 - ``cnn``: dlib's MMOD detector over the whole photo (``min_score`` on its scale, 0.0 by default).
-  Finds masked and turned faces too, at 70 to 100 times HOG's CPU time (below).
+  Finds masked and turned faces too, at 70 to 100 times HOG's CPU time (docs/masks.md).
 - ``auto``: ``hog``, then ``cnn`` over the whole photo only where ``hog`` kept no face.
 
 ``upsample=None`` (the default) picks the upsampling from the size the photo is searched at (at most
@@ -21,51 +21,8 @@ from 1000 px on, 1 from 500 px, 2 below (AUTO_UPSAMPLE_FROM). HOG and the CNN bo
 keeps every face whose box is 6.4% of the long side or more findable and never upsamples a large
 photo. An integer ``upsample`` is used as given.
 
-Measured here with ``scripts/measure_detection.py`` (this machine's CPU, one thread). Real faces:
-scikit-image's astronaut (512 px), matplotlib's Grace Hopper (512 x 600), scikit-image's cameraman
-(grey, turned aside), the 100 faces of scikit-image's ``lfw_subset`` (25 px, scaled up, so
-blurred), drawn on canvases of noise at known sizes, turned in the picture plane (+-15 to 30
-degrees), mirrored, blurred, darkened, low in contrast, squeezed sideways to 0.7 (a squeeze, not a
-real turn of the head). False faces: every other detection, on those photos and on scikit-image's
-other photos (coffee, chelsea the cat, brick, grass, rocket, gravel, coins, page, text, hubble,
-ihc, moon, retina, motorcycle, cell, clock, horse, colorwheel, logo) at their size, 1024 and 2048 px,
-and the 100 non-faces of ``lfw_subset``.
-
-Upsampling (faces with a box of B px on a 3:2 photo of long side L; found: HOG score >= 0):
-
-    L     B  | up0 found  time | up1 found  time | up2 found  time
-    600  24  |  0/22     0.02s |  0/22     0.08s | 19/22     0.31s
-    600  32  |  0/15     0.02s | 12/15     0.07s | 13/15     0.30s
-    600  64  |  2/2      0.02s |  2/2      0.07s |  2/2      0.31s
-    1024 48  |  0/22     0.05s | 19/22     0.21s | 19/22     0.85s
-    1024 64  | 12/15     0.05s | 13/15     0.21s | 13/15     0.84s
-    1024 96  |  6/6      0.05s |  6/6      0.21s |  6/6      0.86s
-    2048 48  |  0/22     0.19s | 19/22     0.85s |
-    2048 64  | 17/22     0.19s | 19/22     0.84s |
-    2048 96  | 19/22     0.19s | 19/22     0.84s |
-
-On photos of 1000 px or more, 426 real faces: upsample 0 found 403, upsample 1 399; where both found
-a face its median score was 0.99 at 0 and 0.94 at 1 (higher at 0 for 56%), at a quarter of the
-time. (An issue's 600 x 405 office photo, not available here, scored its four faces 1.52, 1.06,
-0.70 and 0.48 at 600 px and upsample 1, 2.11, 1.27, 0.46 and 0.31 at 1024 px and upsample 1, and
-2.38, 0.84, 0.64 and 0.62 at 1024 px and upsample 0: the issue's numbers.)
-
-Scores at the auto upsampling, and the CNN's check on a crop (confirmed / checked):
-
-    HOG score      real faces          false faces
-    [-0.5, -0.3)   18, 15/18 confirmed 18, 0/18  (not searched: below HOG_MIN_SCORE)
-    [-0.3,  0.0)   29, 28/29           13, 0/13
-    [ 0.0,  0.5)   66, 63/66            2, 0/2   (the astronaut's suit: 0.12 at 512 px, 0.11 at 1024)
-    [ 0.5,  inf)   467, not checked     0
-
-The cameraman scores -0.11 (512 px), -0.21 (1024), -0.09 (2048) and is confirmed; a photo had 0.76
-doubtful detections to check on average (at most 10, on a canvas of many faces), 0.13 s each
-(0.17 s at most; with the box scaled to 100 px instead: 92 real faces of 95 confirmed rather than
-91, no false one, 0.21 s each).
-
-The CNN over a whole photo: 1.5 s at 512 px and 6.3 s at 1024 px at upsample 0, 6.2 s and 25 s at
-upsample 1. ``auto`` on the astronaut with a flat mask drawn on: HOG keeps nothing, the CNN finds
-her (0.48 at 512 px, 6.6 s in all); the astronaut turned 50 degrees: HOG -0.26, confirmed (0.27 s).
+The rule was chosen by measurement on real faces and false detections (``scripts/measure_detection.py``
+repeats it); docs/masks.md, "Finding every face", has the tables.
 """
 from __future__ import annotations
 
