@@ -221,3 +221,17 @@ def test_the_mask_keeps_its_place_at_any_photo_size(faces, scale):
     assert (opacity_at(result.opacity, moved, covered) >= 200).all()
     assert (opacity_at(result.opacity, moved, bare) == 0).all()
     assert not (result.photo != big).any(axis=2)[~result.touched].any()
+
+
+def test_a_mask_on_a_soft_face_is_as_soft(faces):
+    """The photo blurred by a known amount: the mask's edge softens with it."""
+    photo, landmarks = faces["grace_hopper"]
+    soft = cv2.GaussianBlur(photo, (0, 0), 2.5)
+
+    def steepest_edge(picture):
+        opacity = MaskRenderer(mask_type="n95").render(picture, landmarks, "g").opacity.astype(np.float32)
+        return float(np.percentile(np.hypot(cv2.Sobel(opacity, cv2.CV_32F, 1, 0), cv2.Sobel(opacity, cv2.CV_32F, 0, 1)),
+                                   99.9))
+
+    assert lighting.blur_sigma(cv2.cvtColor(soft, cv2.COLOR_RGB2GRAY)) > 1.5
+    assert steepest_edge(soft) < 0.6 * steepest_edge(photo)
