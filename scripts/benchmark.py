@@ -691,8 +691,6 @@ def render_alone(paths: list[Path], args) -> dict:
 
 def ffhq_like(rgb, landmarks):
     """A face as FFHQ stores it: cut along its FFHQ square at 1024 x 1024 px, with its landmarks."""
-    import numpy as np
-
     from util.faces.align import align, ffhq_quad, image_to_crop
 
     quad = ffhq_quad(landmarks)
