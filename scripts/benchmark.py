@@ -387,19 +387,6 @@ HOPPER_HEAD = (0, 0, 512, 560)
 HOPPER_SCALE = 0.49
 
 
-def grace_hopper():
-    """matplotlib's Grace Hopper photo as RGB uint8, or None where matplotlib is not installed."""
-    try:
-        import matplotlib.cbook
-    except ImportError:
-        return None
-    import numpy as np
-    from PIL import Image
-
-    with Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)) as image:
-        return np.asarray(image.convert("RGB"))
-
-
 def paste_head(canvas, source, head: tuple[int, int, int, int], matrix) -> None:
     """Warp ``source``'s ``head`` box onto ``canvas`` in place by the 2 x 3 edge-based ``matrix``."""
     import cv2
@@ -418,13 +405,13 @@ def paste_head(canvas, source, head: tuple[int, int, int, int], matrix) -> None:
 
 def benchmark_photos(folder: Path, count: int, seed: int = 0, hopper: bool = False) -> list[int]:
     """``count`` 1024 px PNGs with 1, 2, 3, 4, 1, ... faces each; returns the face counts. With
-    ``hopper`` (and matplotlib installed) every second face is Grace Hopper instead of the astronaut."""
+    ``hopper`` every second face is Grace Hopper instead of the astronaut."""
     import random
 
     import numpy as np
     from PIL import Image
 
-    from util.faces.sample_photos import HEAD, compose, placement
+    from util.faces.sample_photos import HEAD, compose, grace_hopper, placement
 
     rng = random.Random(seed)
     second = grace_hopper() if hopper else None
@@ -635,7 +622,8 @@ def render_alone(paths: list[Path], args) -> dict:
 
     from util.faces.detect import FaceFinder
     from util.faces.photos import read_photo
-    from util.masks import MaskRenderer, render
+    from util.masks import MaskRenderer
+    from util.masks.texture import MASK_TYPES
 
     finder = FaceFinder("hog", args.upsample)
     finder.landmarks(np.zeros((64, 64, 3), np.uint8), (8, 8, 56, 56))  # loads the 100 MB model, not timed
@@ -685,7 +673,7 @@ def render_alone(paths: list[Path], args) -> dict:
                 renderer.render(image, lm, f"ffhq:{k}")
             best = min(best, time.perf_counter() - t0)
         out["render_ffhq_faces_per_s"][mask_type] = len(ffhq) / best
-    out["render_types_known"] = list(getattr(render, "MASK_TYPES", ()))
+    out["render_types_known"] = list(MASK_TYPES)
     return out
 
 
@@ -701,19 +689,18 @@ def ffhq_like(rgb, landmarks):
 def render_mode(args) -> dict:
     import shutil
 
-    from util.masks import render
+    from util.masks.texture import MASK_TYPES
 
-    known = getattr(render, "MASK_TYPES", tuple(MASKTHEFACE_TYPES))
     for mask_type in args.mask_type:
-        if mask_type not in known:
-            raise UserError(f"--mask_type {mask_type}: the renderer knows {', '.join(known)}")
+        if mask_type not in MASK_TYPES:
+            raise UserError(f"--mask_type {mask_type}: the renderer knows {', '.join(MASK_TYPES)}")
     work = Path(tempfile.mkdtemp(prefix="render_bench_"))
     try:
         counts = benchmark_photos(work / "photos", args.photos, hopper=True)
         paths = sorted((work / "photos").iterdir())
         n, placed = len(paths), sum(counts)
         out = {"photos": n, "faces_placed": placed, "photo_size": 1024,
-               "face_sources": ["astronaut"] + (["grace_hopper"] if grace_hopper() is not None else []),
+               "face_sources": ["astronaut", "grace_hopper"],
                "workers": args.num_threads, "upsample": args.upsample, "repeats": args.repeats,
                "mask_types": args.mask_type, "cores": os.cpu_count()}
         out.update(run_ours(work / "photos", work, args))

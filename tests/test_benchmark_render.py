@@ -28,12 +28,6 @@ STAND_IN = textwrap.dedent('''\
 ''')
 
 
-def method_render_accepted() -> bool:
-    from scripts.mask_photos import build_parser
-
-    return "--method" in build_parser().format_help()
-
-
 def run_render_mode(argv, capsys) -> tuple[int, dict]:
     code = bench_main(["--mode", "render", "--photos", "2", "--repeats", "1", "--num_threads", "0", *argv])
     return code, json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -41,8 +35,6 @@ def run_render_mode(argv, capsys) -> tuple[int, dict]:
 
 @pytest.mark.slow
 def test_render_mode_times_our_command_and_the_renderer_and_counts_the_faces(capsys):
-    if not method_render_accepted():
-        pytest.skip("scripts/mask_photos.py has no --method render yet")
     code, result = run_render_mode([], capsys)
     assert code == 0, result.get("ours_error")
     for key in ("photos", "faces_placed", "ours_wall_s", "ours_startup_s", "ours_photos_per_s", "ours_faces_per_s",
@@ -65,12 +57,9 @@ def test_render_mode_counts_maskthefaces_faces_from_its_output(tmp_path, capsys)
     assert result["maskthefaced_photos_per_s"] == pytest.approx(2 / result["maskthefaced_wall_s"])
     assert result["maskthefaced_startup_s"] < result["maskthefaced_wall_s"] * 10
     assert set(result["render_faces_per_s"]) == {"cloth"}
-    if "ours_error" in result:  # mask_photos.py without --method render: the rest is still measured
-        assert code == 1 and not method_render_accepted()
-    else:
-        assert code == 0
-        assert result["ours_over_maskthefaced"] == pytest.approx(
-            result["ours_photos_per_s"] / result["maskthefaced_photos_per_s"])
+    assert code == 0, result.get("ours_error")
+    assert result["ours_over_maskthefaced"] == pytest.approx(
+        result["ours_photos_per_s"] / result["maskthefaced_photos_per_s"])
 
 
 def test_render_mode_refuses_an_unknown_mask_type(capsys):
