@@ -15,8 +15,7 @@ import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from util.errors import UserError
-
-IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".tif", ".tiff", ".webp")
+from util.files import IMG_EXTENSIONS  # noqa: F401 (re-exported: data's users import it from here)
 
 
 class ImageReadError(UserError):

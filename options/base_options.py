@@ -19,7 +19,7 @@ from data.datasets import DATASETS
 from data.transforms import PREPROCESS_MODES, rounded_size
 from models import MODELS
 from models.networks import DISCRIMINATORS, GENERATORS, INIT_TYPES, NORMS, size_multiple
-from util.cli import OneLineParser, non_negative_int, positive_int  # noqa: F401 (imported from here too)
+from util.cli import OneLineParser, explicit_flags, non_negative_int, positive_int  # noqa: F401 (imported from here too)
 from util.errors import UserError
 
 # Flags that decide the shape of the networks: a checkpoint only loads into the architecture it
@@ -203,21 +203,6 @@ def check_size_fits_generator(opt: argparse.Namespace) -> None:
             raise UserError(f"--load_size {opt.load_size} does not suit --netG {opt.netG}: --preprocess scale_width "
                             f"makes every image {width} px wide, and the generator needs multiples of {multiple} "
                             f"(e.g. --load_size {max(multiple, width // multiple * multiple)})")
-
-
-def explicit_flags(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:
-    """The destinations the user set on the command line (as opposed to left at their default)."""
-    probe = argparse.ArgumentParser(add_help=False, allow_abbrev=parser.allow_abbrev)
-    for action in parser._actions:
-        if not action.option_strings or action.dest == "help":
-            continue
-        kwargs: dict[str, Any] = {"dest": action.dest, "default": argparse.SUPPRESS}
-        if action.nargs == 0:
-            kwargs["action"] = "store_const"
-            kwargs["const"] = True
-        probe.add_argument(*action.option_strings, **kwargs)
-    given, _ = probe.parse_known_args(list(argv))
-    return set(vars(given))
 
 
 def finish_options(opt: argparse.Namespace, is_train: bool) -> argparse.Namespace:

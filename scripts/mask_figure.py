@@ -12,7 +12,6 @@ the face's neighbourhood, cut from the full-size result.
 """
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -24,9 +23,9 @@ from PIL import Image, ImageDraw  # noqa: E402
 
 from util.cli import OneLineParser, positive_int  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
-from util.files import write_atomically  # noqa: E402
+from util.faces.photos import write_png  # noqa: E402
+from util.faces.sample_photos import astronaut, compose, grace_hopper, lit_from_the_left, placement  # noqa: E402
 from util.masks import MaskRenderer  # noqa: E402
-from util.masks import light as lighting  # noqa: E402
 from util.masks.texture import MASK_TYPES  # noqa: E402
 
 PROG = "mask_figure.py"
@@ -34,21 +33,9 @@ GAP, LABEL = 6, 22
 
 
 def photos() -> list[tuple[str, np.ndarray]]:
-    import matplotlib
-
-    from util.faces.sample_photos import astronaut, compose, placement
-
-    grace = np.asarray(Image.open(os.path.join(matplotlib.get_data_path(), "sample_data", "grace_hopper.jpg"))
-                       .convert("RGB"))
     tilted = compose((600, 600), [placement(1.6, 20, False, (300, 300))], seed=1)
-    return [("astronaut", astronaut()), ("tilted 20 deg", tilted), ("Grace Hopper", grace),
+    return [("astronaut", astronaut()), ("tilted 20 deg", tilted), ("Grace Hopper", grace_hopper()),
             ("lit from the left", None)]
-
-
-def lit_from_left(photo: np.ndarray, landmarks: np.ndarray, dark: float = 0.45) -> np.ndarray:
-    x = np.arange(photo.shape[1], dtype=np.float32)
-    ramp = dark + (1 - dark) * np.clip((x - landmarks[0, 0]) / (landmarks[16, 0] - landmarks[0, 0]), 0, 1)
-    return np.clip(np.rint(lighting.to_srgb(lighting.to_linear(photo) * ramp[None, :, None])), 0, 255).astype(np.uint8)
 
 
 def panel(picture: np.ndarray, landmarks: np.ndarray, size: int) -> Image.Image:
@@ -77,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = None
     for name, photo in photos():
         if photo is None:  # the previous photo, lit from one side
-            photo = lit_from_left(previous[0], previous[1])
+            photo = lit_from_the_left(previous[0], previous[1])
             landmarks = previous[1]
         else:
             found = FaceFinder().find(photo)
@@ -86,9 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             landmarks = max(found, key=lambda f: f.score).landmarks
         previous = (photo, landmarks)
         if args.photos_out:
-            folder = Path(args.photos_out)
-            folder.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(photo).save(folder / (name.replace(" ", "_").lower() + ".png"))
+            write_png(Path(args.photos_out) / (name.replace(" ", "_").lower() + ".png"), photo)
         row = []
         for _, mask_type, wear in columns:
             picture = photo if mask_type is None else MaskRenderer(mask_type=mask_type, wear=wear, seed=args.seed) \
@@ -106,11 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sheet.paste(image, (c * (args.size + GAP), LABEL + r * (args.size + GAP)))
         draw.text((4, LABEL + r * (args.size + GAP) + 4), name, fill="white", stroke_width=2, stroke_fill="black")
     out = Path(args.out)
-    import io
-
-    buffer = io.BytesIO()
-    sheet.save(buffer, "PNG")
-    write_atomically(out, lambda f: f.write(buffer.getvalue()))
+    write_png(out, np.asarray(sheet))
     print(f"{PROG}: wrote {out} ({len(rows)} photos x {len(columns)} panels)")
     return 0
 

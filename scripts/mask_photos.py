@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from util.cli import OneLineParser, non_negative_int, positive_int  # noqa: E402
+from util.cli import OneLineParser, explicit_flags, non_negative_int, positive_int  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
 from util.faces.detect import DEFAULT_MIN_SCORE, DETECTORS, HOG_CONFIDENT  # noqa: E402
 from util.faces.identity import SAME_PERSON  # noqa: E402
@@ -186,16 +186,6 @@ def build_parser() -> OneLineParser:
     g.add_argument("--compile", action="store_true", help="gan, as test.py")
     g.add_argument("--eval", action="store_true", help="gan: batch norm with running statistics, no dropout")
     return p
-
-
-def given_flags(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:
-    """The destinations set on the command line (as opposed to left at their defaults)."""
-    probe = argparse.ArgumentParser(add_help=False, allow_abbrev=parser.allow_abbrev)
-    for action in parser._actions:
-        if action.option_strings and action.dest != "help":
-            extra = {"action": "store_const", "const": True} if action.nargs == 0 else {"nargs": "?"}
-            probe.add_argument(*action.option_strings, dest=action.dest, default=argparse.SUPPRESS, **extra)
-    return set(vars(probe.parse_known_args(list(argv))[0]))
 
 
 def settle(args: argparse.Namespace, given: set[str]) -> argparse.Namespace:
@@ -381,7 +371,7 @@ def summarize(output: Path, journal: Journal, stats, seconds: float, plan: dict)
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = settle(parser.parse_args(argv), given_flags(parser, argv))
+    args = settle(parser.parse_args(argv), explicit_flags(parser, argv))
     output = Path(args.output)
     check_output_folder(output, args.input)
     if args.save_pairs:

@@ -46,11 +46,11 @@ class Source:
 
 
 def sources() -> dict[str, Source]:
-    import matplotlib.cbook
     import skimage.data
 
-    grace = cv2.cvtColor(cv2.imread(str(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))),
-                         cv2.COLOR_BGR2RGB)
+    from util.faces.sample_photos import grace_hopper
+
+    grace = grace_hopper()
     found = {
         "astronaut": Source("astronaut", skimage.data.astronaut(), (100, 0, 350, 260), (223, 127), 88),
         "grace_hopper": Source("grace_hopper", grace, (60, 40, 470, 520), (269, 245), 216),

@@ -37,12 +37,12 @@ def faces() -> dict[str, np.ndarray]:
     """128 px FFHQ crops: the astronaut, the astronaut masked (a light blue patch over mouth and chin,
     which HOG misses and the CNN finds), the astronaut with a grey patch over the mouth (the same
     person), and Grace Hopper (another person)."""
-    import matplotlib.cbook
     import skimage.data
 
+    from util.faces.sample_photos import grace_hopper
+
     astronaut = aligned(skimage.data.astronaut())
-    hopper = aligned(np.asarray(Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
-                                .convert("RGB")))
+    hopper = aligned(grace_hopper())
     return {"unmasked": astronaut, "masked": patch(astronaut, (0.62, 0.85), (0.3, 0.7), (150, 190, 220)),
             "mouth": patch(astronaut, (0.66, 0.80), (0.36, 0.64), 128), "hopper": hopper}
 

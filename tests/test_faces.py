@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from util.faces.sample_photos import astronaut, compose, draw_masks, mirrored_order, placement
+from util.faces.sample_photos import astronaut, compose, draw_masks, grace_hopper, mirrored_order, placement
 from util.faces.align import (align, crop_to_image, feather_alpha, ffhq_quad, image_to_crop, paste, quad_mask,
                               quad_side)
 from util.faces import detect
@@ -113,13 +113,6 @@ def test_auto_upsample_follows_the_size_the_photo_is_searched_at():
     assert FaceFinder().upsample_for(3000, 4000) == 0  # searched at 2048
     assert FaceFinder(max_side=800).upsample_for(3000, 4000) == 1
     assert FaceFinder(upsample=1).upsample_for(3000, 4000) == 1  # an integer is taken as given
-
-
-def grace_hopper() -> np.ndarray:
-    import matplotlib.cbook
-
-    path = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
-    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
 
 
 def resized(image: np.ndarray, long_side: int) -> np.ndarray:

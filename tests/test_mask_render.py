@@ -4,14 +4,13 @@ mask that turns with the face, pixels away from the mask left alone, and the sam
 seed and face."""
 from __future__ import annotations
 
-import os
 
 import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
-from util.faces.sample_photos import astronaut, compose, placement
+from util.faces.sample_photos import astronaut, compose, grace_hopper, lit_from_the_left, placement
 from util.masks import MaskRenderer
 from util.masks import light as lighting
 from util.masks.texture import MASK_TYPES, PATTERNS
@@ -21,13 +20,6 @@ from util.faces.detect import FaceFinder  # noqa: E402
 
 NOSE_TIP, NOSE_BOTTOM, UPPER_LIP, CHIN = 30, 33, 51, 8
 MOUTH, EYES, BROWS = range(48, 68), range(36, 48), range(17, 27)
-
-
-def grace_hopper() -> np.ndarray:
-    import matplotlib
-
-    path = os.path.join(matplotlib.get_data_path(), "sample_data", "grace_hopper.jpg")
-    return np.asarray(Image.open(path).convert("RGB"))
 
 
 @pytest.fixture(scope="module")
@@ -106,16 +98,6 @@ def test_every_type_and_pattern_renders(faces, tmp_path, mask_type, pattern):
     assert inside.sum() > 2000
     if pattern != "none":
         assert np.abs(result.photo[inside].astype(int) - plain.photo[inside]).mean() > 3
-
-
-def lit_from_the_left(photo: np.ndarray, landmarks: np.ndarray, dark: float) -> np.ndarray:
-    """The photo with its light falling off towards the image's left across the face: linear light
-    times ``dark`` left of the face, 1 right of it, a smooth ramp between."""
-    x = np.arange(photo.shape[1], dtype=np.float32)
-    left, right = landmarks[0, 0], landmarks[16, 0]
-    ramp = dark + (1 - dark) * np.clip((x - left) / (right - left), 0, 1)
-    linear = lighting.to_linear(photo) * ramp[None, :, None]
-    return np.clip(np.rint(lighting.to_srgb(linear)), 0, 255).astype(np.uint8)
 
 
 def side_ratio(values: np.ndarray, weight: np.ndarray, centre: float, half: float) -> float:

@@ -1,10 +1,12 @@
-"""Command-line parsing shared by every entry point: one-line parse errors and the common value types.
+"""Command-line parsing shared by every entry point: one-line parse errors, the common value types, and
+which flags a command line set.
 
 Kept free of torch so that light tools (scripts/survey.py serve) start fast; options/ re-exports these.
 """
 from __future__ import annotations
 
 import argparse
+from typing import Any, Sequence
 
 from util.errors import UserError
 
@@ -28,3 +30,18 @@ def non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
     return value
+
+
+def explicit_flags(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:
+    """The destinations the user set on the command line (as opposed to left at their default)."""
+    probe = argparse.ArgumentParser(add_help=False, allow_abbrev=parser.allow_abbrev)
+    for action in parser._actions:
+        if not action.option_strings or action.dest == "help":
+            continue
+        kwargs: dict[str, Any] = {"dest": action.dest, "default": argparse.SUPPRESS}
+        if action.nargs == 0:
+            kwargs["action"] = "store_const"
+            kwargs["const"] = True
+        probe.add_argument(*action.option_strings, **kwargs)
+    given, _ = probe.parse_known_args(list(argv))
+    return set(vars(given))

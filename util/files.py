@@ -7,6 +7,9 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
 
+# the photo suffixes every image scan reads (here, not in data/, so a torch-free tool can import it)
+IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".tif", ".tiff", ".webp")
+
 
 def default_file_mode() -> int:
     """The mode a plain ``open(..., "w")`` would give under the current umask (mkstemp gives 0600)."""

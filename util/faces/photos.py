@@ -44,11 +44,8 @@ from util.errors import UserError
 from util.faces import identity
 from util.faces.align import align, ffhq_quad, paste, quad_side
 from util.faces.detect import FaceFinder
-from util.files import write_atomically
+from util.files import IMG_EXTENSIONS, write_atomically
 
-# data.image_folder's list (a test keeps the two equal): importing the data package would import torch,
-# which a run that translates nothing has no use for.
-IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
 VIDEO_FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "mp4v", ".avi": "MJPG"}
 STATE = ".mask_photos"

@@ -1,7 +1,7 @@
 """Photos with known faces, built from a real one: scikit-image's astronaut (Eileen Collins, 512 x
 512), placed on canvases with known scales, turns and mirrorings, so the true landmarks and FFHQ
-squares of every copy are known without a second detector. The tests and ``benchmark.py --mode
-photos`` use them; nothing is downloaded (scikit-image ships the photo)."""
+squares of every copy are known without a second detector; and matplotlib's Grace Hopper. The tests,
+``benchmark.py`` and the docs' figures use them; nothing is downloaded (the packages ship the photos)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,6 +16,15 @@ def astronaut() -> np.ndarray:
     import skimage.data  # a test and benchmark dependency only
 
     return skimage.data.astronaut()
+
+
+def grace_hopper() -> np.ndarray:
+    """matplotlib's photo of Grace Hopper (512 x 600), RGB uint8."""
+    import matplotlib.cbook
+    from PIL import Image
+
+    with Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)) as image:
+        return np.asarray(image.convert("RGB"))
 
 
 @dataclass
@@ -60,6 +69,17 @@ def compose(size: tuple[int, int], placements: list[Placement], background: int 
         mask = cv2.warpAffine(window, index_matrix, size, flags=cv2.INTER_NEAREST) > 0
         canvas[mask] = warped[mask]
     return canvas
+
+
+def lit_from_the_left(photo: np.ndarray, landmarks: np.ndarray, dark: float = 0.45) -> np.ndarray:
+    """The photo with its light falling off towards the image's left across the face of these 68
+    landmarks: linear light times ``dark`` left of the face, 1 right of it, a smooth ramp between."""
+    from util.masks import light
+
+    x = np.arange(photo.shape[1], dtype=np.float32)
+    left, right = landmarks[0, 0], landmarks[16, 0]
+    ramp = dark + (1 - dark) * np.clip((x - left) / (right - left), 0, 1)
+    return np.clip(np.rint(light.to_srgb(light.to_linear(photo) * ramp[None, :, None])), 0, 255).astype(np.uint8)
 
 
 def mirrored_order(quad: np.ndarray) -> np.ndarray:
