@@ -273,10 +273,7 @@ class RenderMasks:
     def apply(self, photo: np.ndarray, face: FacePlan, translated: np.ndarray | None,
               key: str) -> tuple[np.ndarray, np.ndarray, dict]:
         done = self.renderer.render(photo, face.landmarks, key)
-        style = dict(done.style)
-        if self.renderer.pattern not in PATTERNS:
-            style["pattern"] = self.renderer.pattern  # the user's image, by its path
-        return done.photo, done.opacity, style
+        return done.photo, done.opacity, done.style  # a user's pattern image is named by its path
 
 
 def render_method(args: argparse.Namespace) -> RenderMasks:
