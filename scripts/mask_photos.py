@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shutil
 import sys
 import time
@@ -45,7 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from util.cli import OneLineParser, explicit_flags, non_negative_int, positive_int  # noqa: E402
+from util.cli import (OneLineParser, color_list, explicit_flags, finite_float, finite_non_negative,  # noqa: E402
+                      non_negative_int, positive_int, unit_interval)
 from util.errors import UserError, run_cli  # noqa: E402
 from util.faces.detect import DEFAULT_MIN_SCORE, DETECTORS, HOG_CONFIDENT  # noqa: E402
 from util.faces.identity import SAME_PERSON  # noqa: E402
@@ -54,7 +54,7 @@ from util.faces.photos import (STATE, STYLE_FIELDS, FacePlan, Journal, PasteBack
 from util.files import write_atomically  # noqa: E402
 from util.masks import MaskRenderer  # noqa: E402
 from util.masks.render import WEARS  # noqa: E402
-from util.masks.texture import MASK_TYPES, PATTERNS, parse_color, read_pattern  # noqa: E402
+from util.masks.texture import MASK_TYPES, PATTERNS, read_pattern  # noqa: E402
 
 PROG = "mask_photos.py"
 SUFFIX = {"on": "_A", "off": "_B"}  # G_AB puts masks on, G_BA takes them off
@@ -68,38 +68,6 @@ RENDER_CROP_SIZE = 256
 GAN_ONLY = ("name", "checkpoints_dir", "epoch", "load_iter", "direction", "feather", "gpu_ids", "batch_size", "amp",
             "channels_last", "compile", "eval")
 RENDER_ONLY = ("mask_type", "color", "pattern", "pattern_weight", "wear", "seed", "save_masks", "crop_size")
-
-
-def finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
-    return value
-
-
-def finite_non_negative(text: str) -> float:
-    value = float(text)
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number of 0 or more, got {text}")
-    return value
-
-
-def unit_interval(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text}")
-    return value
-
-
-def color_list(text: str) -> tuple[str, ...]:
-    """HEX[,HEX...] -> ("#rrggbb", ...): one is drawn per face."""
-    try:
-        return tuple("#%02x%02x%02x" % parse_color(part) for part in text.split(","))
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"{err}; several are separated by commas") from None
 
 
 def upsample_choice(text: str) -> int | None:

@@ -6,6 +6,7 @@ Kept free of torch so that light tools (scripts/survey.py serve) start fast; opt
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any, Sequence
 
 from util.errors import UserError
@@ -30,6 +31,40 @@ def non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
     return value
+
+
+def finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def finite_non_negative(text: str) -> float:
+    value = float(text)
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number of 0 or more, got {text}")
+    return value
+
+
+def unit_interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text}")
+    return value
+
+
+def color_list(text: str) -> tuple[str, ...]:
+    """HEX[,HEX...] -> ("#rrggbb", ...): one is drawn per face."""
+    from util.masks.texture import parse_color  # only the renderer's commands need it
+
+    try:
+        return tuple("#%02x%02x%02x" % parse_color(part) for part in text.split(","))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{err}; several are separated by commas") from None
 
 
 def explicit_flags(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:
