@@ -17,7 +17,21 @@ split is made by index:
 
 Naming (any depth, any letter case): FFHQ ``NNNNN.png``; MaskedFace-Net ``NNNNN_Mask.jpg`` (correctly
 masked, CMFD) and ``NNNNN_Mask_Mouth_Chin.jpg``, ``_Mask_Chin.jpg``, ``_Mask_Nose_Mouth.jpg``
-(incorrectly masked, IMFD; used only with ``--include_imfd``). Other files are reported and left out.
+(incorrectly masked, IMFD; used only with ``--include_imfd``). An index has 5 digits or more (a set
+of over 99,999 faces goes on as ``123456.png``, ``123456_Mask.jpg``); outputs are named by it, padded
+to at least 5 digits. Other files are reported and left out.
+
+True masks (``--masks DIR``): a tree that puts masks on faces itself (datasets/render_masked_faces.py
+writes ``unmasked/``, ``masked/`` and ``masks/``) knows each mask's exact pixels: beside every masked
+image ``masked/REL/NNNNN_Mask.jpg`` lies ``masks/REL/NNNNN_Mask.png``, an 'L' image of the same size
+holding the mask's opacity (0-255). With ``--masks`` that tree's ``masks/``, ``testmask/NNNNN.png``
+is the true mask of testB/NNNNN, resized to ``--size`` as the images are (area averaging, see
+:func:`load_mask`), and ``--paired`` also writes ``trainmask/NNNNN.png`` for each training pair (the
+mask of its right half). scripts/evaluate.py then scores inside and outside the true mask, with no
+flag of its own. A masked image whose mask is missing, unreadable or of another size is skipped (and
+listed in ``summary.json``) wherever a mask is needed: the test faces, and the training pairs of
+``--paired``. ``--masks`` replaces ``--ffhq_json``'s landmark polygon: given both, ``--ffhq_json``
+is not used (a line says so).
 
 The run first decides everything (reading each candidate it considers, in the seeded order, until
 the counts are met, and running the face detector with ``--detector haar``), so too few usable
@@ -33,9 +47,11 @@ without and with a mask. ``--paired`` writes, in the classic AB layout, ``train/
 
 - The test indices are exactly those of the unpaired split with the same arguments (the same
   seeded order, the same checks, taken first), so a pix2pix and a CycleGAN are measured on the same
-  faces. ``testA/``, ``testB/`` (and ``testmask/`` with ``--ffhq_json``) are written as the unpaired
-  split writes them, byte for byte: scripts/evaluate.py reads its references from there, so paired
-  and unpaired results are scored against the very same files.
+  faces. ``testA/``, ``testB/`` (and ``testmask/`` with ``--ffhq_json`` or ``--masks``) are written
+  as the unpaired split writes them, byte for byte: scripts/evaluate.py reads its references from
+  there, so paired and unpaired results are scored against the very same files. (With ``--masks``
+  a test face needs its mask in both kinds, so the test set is still the same.) ``--masks`` adds
+  ``trainmask/NNNNN.png``, the mask of each training pair's right half.
 - The training pairs are the split's own draw: the indices with both images that the test did not
   take, in the same seeded order, the first ``--n_train`` whose two images pass the checks
   (``--n_train`` counts pairs). The unpaired trainA/trainB are on disjoint indices by design, so
@@ -63,11 +79,12 @@ import shutil
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageOps
+from PIL import ExifTags, Image, ImageDraw, ImageOps
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -75,11 +92,11 @@ if str(ROOT) not in sys.path:
 
 from util.errors import UserError, run_cli  # noqa: E402
 
-FFHQ_NAME = re.compile(r"^(\d{5})\.png$", re.IGNORECASE)
-MFN_NAME = re.compile(r"^(\d{5})_mask(_mouth_chin|_chin|_nose_mouth)?\.(?:jpe?g|png)$", re.IGNORECASE)
+FFHQ_NAME = re.compile(r"^(\d{5,})\.png$", re.IGNORECASE)
+MFN_NAME = re.compile(r"^(\d{5,})_mask(_mouth_chin|_chin|_nose_mouth)?\.(?:jpe?g|png)$", re.IGNORECASE)
 UNPAIRED_DIRS = ("trainA", "trainB", "testA", "testB")
 PAIRED_DIRS = ("train", "test", "testA", "testB")
-OUT_DIRS = ("trainA", "trainB", "train", "test", "testA", "testB", "testmask")  # all --overwrite clears
+OUT_DIRS = ("trainA", "trainB", "train", "test", "testA", "testB", "testmask", "trainmask")  # --overwrite clears
 MANIFEST_COLUMNS = ["output", "source", "ffhq_index", "domain", "split", "sha256"]
 OWN_FILES = ("plan.json", "manifest.csv", "summary.json", "summary.txt", ".hashes.json")
 PLAN_VERSION = 1
@@ -135,12 +152,20 @@ def scan_maskedfacenet(root: Path) -> tuple[dict[int, dict[str, Path]], list[str
 
 
 def fingerprint(paths: Iterable[Path]) -> str:
-    """Changes when a source file is added, removed or rewritten."""
+    """Changes when a source file is added, removed or rewritten (a path may name no file yet)."""
     h = hashlib.sha256()
     for p in sorted(str(p) for p in paths):
-        st = os.stat(p)
-        h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        try:
+            st = os.stat(p)
+            h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        except FileNotFoundError:
+            h.update(f"{p}\0missing\n".encode())
     return h.hexdigest()
+
+
+def mask_path(masks: Path, maskedfacenet: Path, image: Path) -> Path:
+    """Where --masks keeps the true mask of a masked image: the same relative path, as .png."""
+    return (masks / Path(image).relative_to(maskedfacenet)).with_suffix(".png")
 
 
 # --------------------------------------------------------------------------------------------- #
@@ -187,6 +212,34 @@ def check_source(path: str, detector: str) -> str:
     return ""
 
 
+def check_mask(path: str, image: str) -> str:
+    """'' when ``path`` is a readable grey mask of the masked image ``image``'s size, else why not."""
+    if not os.path.isfile(path):
+        return f"no mask file (the true mask of {image} is not there)"
+    try:
+        with Image.open(path) as im:
+            im.verify() if im.format == "PNG" else im.load()
+            mode, size = im.mode, im.size
+    except Exception as err:  # as check_source: a broken mask makes its index unusable, never stops the run
+        return f"unreadable mask ({err.__class__.__name__}: {' '.join(str(err).split())})"
+    if mode not in ("L", "1"):
+        return f"mask is not a grey image (mode {mode}; an 'L' PNG of the mask's opacity is expected)"
+    try:
+        with Image.open(image) as im:
+            image_size = im.size
+    except Exception:  # the masked image's own check reports it
+        return ""
+    if size != image_size:
+        return (f"mask size differs from its masked image ({size[0]}x{size[1]}, "
+                f"the image {image_size[0]}x{image_size[1]})")
+    return ""
+
+
+def check_path(path: str, detector: str, masked_image: str) -> str:
+    """A mask (of ``masked_image``) gets :func:`check_mask`, any other source :func:`check_source`."""
+    return check_mask(path, masked_image) if masked_image else check_source(path, detector)
+
+
 def this_module():
     """This module as imported (so a test's monkeypatched count_faces is the one called)."""
     return sys.modules.get("datasets.prepare_masked_faces") or sys.modules[__name__]
@@ -195,17 +248,19 @@ def this_module():
 class Checker:
     """Checks sources lazily, in parallel chunks, remembering every verdict."""
 
-    def __init__(self, detector: str, workers: int):
+    def __init__(self, detector: str, workers: int, masked_image_of: dict[str, str] | None = None):
         self.detector, self.workers = detector, workers
+        self.masked_image_of = masked_image_of or {}  # mask path -> the masked image it belongs to
         self.verdict: dict[str, str] = {}
         self.pool = ProcessPoolExecutor(workers) if workers > 1 else None
 
     def check(self, paths: list[str]) -> None:
         todo = [p for p in dict.fromkeys(paths) if p not in self.verdict]
+        images = [self.masked_image_of.get(p, "") for p in todo]
         if self.pool is None:
-            results = [check_source(p, self.detector) for p in todo]
+            results = [check_path(p, self.detector, image) for p, image in zip(todo, images)]
         else:
-            results = list(self.pool.map(check_source, todo, [self.detector] * len(todo), chunksize=8))
+            results = list(self.pool.map(check_path, todo, [self.detector] * len(todo), images, chunksize=8))
         self.verdict.update(zip(todo, results))
 
     def take(self, candidates: list, need: int, paths_of: Callable[[object], list[str]],
@@ -246,18 +301,21 @@ def domain_b_source(kinds: dict[str, Path], include_imfd: bool, rng: random.Rand
 
 
 class Sources:
-    """Each index's A and B image, and the indices in the seed's order: with both, only A, only B.
+    """Each index's A and B image (and B's true mask), and the indices in the seed's order: with both,
+    only A, only B.
 
     Both kinds of split draw from this one order, which is what makes their test sets equal.
     """
 
-    def __init__(self, ffhq: dict[int, Path], masked: dict[int, dict[str, Path]], seed: int, include_imfd: bool):
+    def __init__(self, ffhq: dict[int, Path], masked: dict[int, dict[str, Path]], seed: int, include_imfd: bool,
+                 mask_of: Callable[[Path], Path] | None = None):
         rng = random.Random(seed)
         self.a, self.b = ffhq, {}
         for index in sorted(masked):
             src = domain_b_source(masked[index], include_imfd, rng)
             if src is not None:
                 self.b[index] = src
+        self.mask = {i: mask_of(p) for i, p in self.b.items()} if mask_of else {}
         self.shared = sorted(set(self.a) & set(self.b))
         rng.shuffle(self.shared)
         self.a_only = sorted(set(self.a) - set(self.b))
@@ -272,7 +330,11 @@ class Sources:
         return [str(self.b[i])]
 
     def of_pair(self, i: int) -> list[str]:
-        return [str(self.a[i]), str(self.b[i])]
+        """A pair's images, and with --masks B's mask: a test face or a training pair needs all of them."""
+        return [str(self.a[i]), str(self.b[i])] + ([str(self.mask[i])] if self.mask else [])
+
+    def masked_image_of(self) -> dict[str, str]:
+        return {str(m): str(self.b[i]) for i, m in self.mask.items()}
 
 
 def take_unpaired_train(checker: Checker, src: Sources, rest: list[int], args, taken: set) -> list[dict]:
@@ -293,7 +355,7 @@ def take_paired_train(checker: Checker, src: Sources, rest: list[int], args, tak
         raise UserError(f"only {len(train)} usable training pairs (an FFHQ image and a masked image of the same "
                         f"index) apart from the {args.n_test} test pairs, {args.n_train} asked: "
                         "lower --n_train or --n_test, or add images")
-    return pair_jobs("train", train, src, args.format)
+    return pair_jobs("train", train, src, args.format) + mask_jobs("trainmask", train, src, "train")
 
 
 def image_jobs(folder: str, indices: Iterable[int], sources: dict, domain: str, split: str, fmt: str) -> list[dict]:
@@ -307,9 +369,18 @@ def pair_jobs(split: str, indices: Iterable[int], src: Sources, fmt: str) -> lis
              "ffhq_index": i, "domain": "AB", "split": split} for i in sorted(indices)]
 
 
+def mask_jobs(folder: str, indices: Iterable[int], src: Sources, split: str) -> list[dict]:
+    """True masks (--masks): the mask of each index's masked image, named as that image's output."""
+    if not src.mask:
+        return []
+    return [{"output": f"{folder}/{i:05d}.png", "source": str(src.mask[i]), "masked_source": str(src.b[i]),
+             "ffhq_index": i, "domain": "mask", "split": split} for i in sorted(indices)]
+
+
 def make_plan(args, ffhq: dict[int, Path], masked: dict[int, dict[str, Path]]) -> dict:
-    src = Sources(ffhq, masked, args.seed, args.include_imfd)
-    checker = Checker(args.detector, args.workers)
+    mask_of = partial(mask_path, Path(args.masks), Path(args.maskedfacenet)) if args.masks else None
+    src = Sources(ffhq, masked, args.seed, args.include_imfd, mask_of)
+    checker = Checker(args.detector, args.workers, src.masked_image_of())
     try:
         taken: set[int] = set()
         test = checker.take(src.shared, args.n_test, src.of_pair, taken)
@@ -327,7 +398,9 @@ def make_plan(args, ffhq: dict[int, Path], masked: dict[int, dict[str, Path]]) -
     jobs += image_jobs("testB", test, src.b, "B", "test", args.format)
     if args.paired:
         jobs += pair_jobs("test", test, src, args.format)
-    if args.ffhq_json:
+    if args.masks:
+        jobs += mask_jobs("testmask", test, src, "test")
+    elif args.ffhq_json:
         jobs += image_jobs("testmask", test, {i: args.ffhq_json for i in test}, "mask", "test", "png")
     return {"jobs": jobs, "skipped": skipped}
 
@@ -353,6 +426,30 @@ def landmark_mask(landmarks: Sequence[Sequence[float]], size: int, source_size: 
     return Image.fromarray(arr, mode="L")
 
 
+def load_mask(path: str, size: int, masked_image: str) -> Image.Image:
+    """A true mask as testB/NNNNN's picture is made: turned by the masked image's EXIF orientation (the
+    mask lies on that image's stored pixels), then resized to ``size`` x ``size``.
+
+    The resize averages area (a box filter) rather than the images' Lanczos: an output pixel gets
+    the share of it that the mask covers, so a soft edge stays soft, pixels the mask never touches
+    stay exactly 0 and fully covered ones 255, and nothing rings past an edge (Lanczos's negative
+    lobes would leave a faint halo of opacity around the mask, and dips inside it). Its values
+    cannot leave 0..255. Both filters map the same pixel grid, so the mask lies where the mask in
+    testB/NNNNN lies; evaluate.py's "inside" (above half opacity) is then the pixels at least half
+    covered. Enlarging (a source smaller than --size) makes the box filter a nearest-neighbour one.
+    """
+    with Image.open(path) as im:
+        mask = im.convert("L")
+    with Image.open(masked_image) as im:
+        orientation = im.getexif().get(ExifTags.Base.Orientation, 1)
+    if orientation != 1:
+        mask.getexif()[ExifTags.Base.Orientation] = orientation  # so that exif_transpose turns it the same way
+        mask = ImageOps.exif_transpose(mask)
+    if mask.size != (size, size):
+        mask = mask.resize((size, size), Image.Resampling.BOX)
+    return mask
+
+
 def encode(img: Image.Image, fmt: str) -> bytes:
     buf = io.BytesIO()
     if fmt == "png":
@@ -376,6 +473,8 @@ def side_by_side(left: Image.Image, right: Image.Image) -> Image.Image:
 
 
 def render(job: dict, size: int, fmt: str, landmarks: list | None) -> bytes:
+    if job["domain"] == "mask" and "masked_source" in job:
+        return encode(load_mask(job["source"], size, job["masked_source"]), "png")
     if job["domain"] == "mask":
         return encode(landmark_mask(landmarks, size), "png")
     if job["domain"] == "AB":  # the halves are made exactly as testA/NNNNN and testB/NNNNN are
@@ -436,7 +535,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--ffhq", required=True, help="FFHQ folder (images1024x1024/NNNNN/NNNNN.png, any depth)")
     p.add_argument("--maskedfacenet", required=True, help="MaskedFace-Net folder (CMFD/, IMFD/, any depth)")
     p.add_argument("--out", required=True,
-                   help="output folder: trainA trainB testA testB [testmask]; with --paired train test testA testB")
+                   help="output folder: trainA trainB testA testB [testmask]; with --paired train test testA testB "
+                        "[testmask trainmask]")
     p.add_argument("--paired", action="store_true",
                    help="pix2pix data: train/ and test/ hold AB images (unmasked left, the same face masked right)")
     p.add_argument("--n_train", type=int, default=6000, help="training images per domain (pairs with --paired)")
@@ -447,7 +547,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--include_imfd", action="store_true", help="also use incorrectly masked (IMFD) images for B")
     p.add_argument("--detector", choices=("none", "haar"), default="none",
                    help="haar: keep images where OpenCV's frontal-face cascade finds exactly one face")
-    p.add_argument("--ffhq_json", default=None, help="ffhq-dataset-v2.json: writes testmask/ from its landmarks")
+    p.add_argument("--ffhq_json", default=None,
+                   help="ffhq-dataset-v2.json: writes testmask/ from its landmarks (a polygon: roughly where a "
+                        "mask sits)")
+    p.add_argument("--masks", default=None, metavar="DIR",
+                   help="the true masks of the masked images, for a set that put the masks on itself: "
+                        "datasets/render_masked_faces.py writes them as <out>/masks, beside <out>/masked, the mask "
+                        "of masked/REL/NNNNN_Mask.jpg being masks/REL/NNNNN_Mask.png ('L', its opacity 0-255, the "
+                        "image's size). testmask/ (and with --paired trainmask/, one per training pair) then holds "
+                        "these masks resized as the images are, and scripts/evaluate.py scores inside and outside "
+                        "the true mask with no flag of its own. A face whose mask is missing is skipped and listed. "
+                        "Given with --ffhq_json, --masks is used and --ffhq_json is not")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes")
     p.add_argument("--overwrite", action="store_true", help="redo everything in --out")
     args = p.parse_args(argv)
@@ -458,6 +568,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         if not Path(getattr(args, flag)).is_dir():
             raise UserError(f"--{flag} {getattr(args, flag)} is not a folder: download the data set "
                             "(see README, 'Curating FFHQ and MaskedFace-Net') and point the flag at it")
+    if args.masks:
+        masks, maskedfacenet = Path(args.masks).resolve(), Path(args.maskedfacenet).resolve()
+        if not masks.is_dir():
+            raise UserError(f"--masks {args.masks} is not a folder (the true masks, e.g. the masks/ folder that "
+                            "datasets/render_masked_faces.py writes beside masked/)")
+        if masks == maskedfacenet or maskedfacenet in masks.parents:
+            raise UserError(f"--masks {args.masks} is inside --maskedfacenet {args.maskedfacenet}, where its "
+                            "NNNNN_Mask.png files would be taken for masked faces: point --maskedfacenet at the "
+                            "masked images only (e.g. <out>/masked, beside <out>/masks)")
     if args.ffhq_json and not Path(args.ffhq_json).is_file():
         raise UserError(f"--ffhq_json {args.ffhq_json} is not a file (FFHQ's ffhq-dataset-v2.json)")
     if args.detector == "haar":
@@ -473,7 +592,8 @@ def plan_key(args: argparse.Namespace) -> dict:
     keys = ("paired", "n_train", "n_test", "size", "format", "seed", "include_imfd", "detector")
     key = {k: getattr(args, k) for k in keys}
     key.update(ffhq=str(Path(args.ffhq).resolve()), maskedfacenet=str(Path(args.maskedfacenet).resolve()),
-               ffhq_json=str(Path(args.ffhq_json).resolve()) if args.ffhq_json else None, version=PLAN_VERSION)
+               ffhq_json=str(Path(args.ffhq_json).resolve()) if args.ffhq_json else None,
+               masks=str(Path(args.masks).resolve()) if args.masks else None, version=PLAN_VERSION)
     return key
 
 
@@ -490,7 +610,8 @@ def earlier_plan(out: Path, key: dict) -> dict | None:
                             f"pass --overwrite (which replaces {' '.join(OUT_DIRS)})")
         return None
     old = json.loads(plan_path.read_text())
-    old_key = {"paired": False, **old["key"]}  # plans written before --paired existed are unpaired
+    # plans written before --paired and --masks existed are unpaired and without true masks
+    old_key = {"paired": False, "masks": None, "mask_sources": None, **old["key"]}
     if old_key["paired"] != key["paired"]:
         kinds = ["an unpaired split (trainA trainB)", "a paired split (train test)"]
         raise UserError(f"{out} holds {kinds[old_key['paired']]}, not {kinds[key['paired']]}: choose another "
@@ -523,6 +644,9 @@ def clear_outputs(out: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.masks and args.ffhq_json:  # the true masks are exact where the landmark polygon is a guess
+        print(f"prepare_masked_faces: --ffhq_json is not used: testmask/ holds the true masks of --masks {args.masks}")
+        args = argparse.Namespace(**{**vars(args), "ffhq_json": None})
     started = time.time()
     out = Path(args.out)
     ffhq, unmatched_a, dup_skipped = scan_ffhq(Path(args.ffhq))
@@ -530,16 +654,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     sources = list(ffhq.values()) + [p for kinds in masked.values() for p in kinds.values()]
     if args.ffhq_json:  # edited landmarks must redo the masks
         sources.append(Path(args.ffhq_json))
-    key = dict(plan_key(args), sources=fingerprint(sources))
+    mask_sources = None
+    if args.masks:  # an edited, added or removed mask must redo the split (it decides which faces are usable)
+        mask_sources = fingerprint(mask_path(Path(args.masks), Path(args.maskedfacenet), p)
+                                   for kinds in masked.values() for p in kinds.values())
+    key = dict(plan_key(args), sources=fingerprint(sources), mask_sources=mask_sources)
 
     image_dirs = PAIRED_DIRS if args.paired else UNPAIRED_DIRS
+    mask_dirs = ("testmask", "trainmask") if args.paired and args.masks else ("testmask",)
     plan = None if args.overwrite else earlier_plan(out, key)
     if plan is None:
         plan = make_plan(args, ffhq, masked)  # may raise: nothing has been written yet
         load_landmarks(args.ffhq_json, {j["ffhq_index"] for j in plan["jobs"] if j["domain"] == "mask"})
         plan = {"key": key, **plan}
         clear_outputs(out)
-        for name in image_dirs + (("testmask",) if args.ffhq_json else ()):
+        for name in image_dirs + (mask_dirs if args.ffhq_json or args.masks else ()):
             (out / name).mkdir(parents=True, exist_ok=True)
         write_if_changed(out / "plan.json", json.dumps(plan, indent=1) + "\n")
 
@@ -589,7 +718,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_if_changed(out / "manifest.csv", manifest(plan["jobs"], sha, args.paired))
 
     counts = {name: sum(1 for j in plan["jobs"] if j["output"].startswith(name + "/") and j["output"] in sha)
-              for name in image_dirs + ("testmask",)}
+              for name in image_dirs + mask_dirs}
     summary = {"counts": counts, "skipped": dup_skipped + plan["skipped"] + failed,
                "unmatched": unmatched_a + unmatched_b}
     write_if_changed(out / "summary.json", json.dumps(summary, indent=1) + "\n")
@@ -606,7 +735,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     took, written = time.time() - started, len(todo) - len(failed)
     done = (f"wrote {written} files in {took:.1f}s ({written / max(took, 1e-9):.1f} images/s)" if todo
             else "already up to date, nothing written")
-    print(f"prepare_masked_faces: {', '.join(lines[:5])}; {done}; {out}")
+    print(f"prepare_masked_faces: {', '.join(lines[:len(counts)])}; {done}; {out}")
     if failed:
         print(f"prepare_masked_faces: {len(failed)} outputs failed; see {out / 'summary.json'}", file=sys.stderr)
     return 0

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -853,3 +854,274 @@ def test_paired_too_few_pairs_fails_before_writing(trees, tmp_path: Path, capsys
     assert "pairs" in _error_line(capsys)
     assert not out.exists()
     assert _run(_argv(trees, out, "--paired", n_train=27, n_test=4)) == 0
+
+
+# --------------------------------------------------------------------------------------------- #
+# indices of more than 5 digits
+# --------------------------------------------------------------------------------------------- #
+def test_indices_of_six_and_seven_digits_are_taken(tmp_path: Path) -> None:
+    """A source of over 99,999 faces: 123456.png and 123456_Mask.jpg are index 123456, named 123456.png."""
+    indices = [12345, 100000, 123456, 999999, 1000000, 1234567]
+    colours = {i: np.array([40 + 35 * k, 215 - 35 * k, 127], dtype=np.float64) for k, i in enumerate(indices)}
+    ffhq, mfn = tmp_path / "ffhq", tmp_path / "mfn"
+    for i in indices:
+        for root, name, masked in ((ffhq, f"{i:05d}.png", False), (mfn / "CMFD", f"{i:05d}_Mask.jpg", True)):
+            root.mkdir(parents=True, exist_ok=True)
+            arr = np.tile(colours[i], (SRC, SRC, 1))
+            if masked:
+                arr[SRC * 3 // 4:] = 245
+            Image.fromarray(arr.astype(np.uint8), "RGB").save(root / name)
+    _face(0, False, seed=1).save(ffhq / "1234.png")  # 4 digits: still not FFHQ's naming
+    out = tmp_path / "out"
+    assert _run(["--ffhq", str(ffhq), "--maskedfacenet", str(mfn), "--out", str(out), "--n_train", "2",
+                 "--n_test", "2", "--size", str(SIZE), "--workers", "1"]) == 0
+    s = _split_of(out)
+    assert set().union(*s.values()) == set(indices)  # 2 test + 2 + 2 training faces: every index is used
+    assert s["testA"] == s["testB"]
+    for rel in _image_files(out, FOLDERS):
+        name = Path(rel).name
+        index = int(Path(rel).stem)
+        assert name == f"{index:05d}.png" and re.fullmatch(r"\d{5,7}\.png", name), rel
+        assert np.abs(_top_mean(out / rel) - colours[index]).max() < 3, rel  # the picture of that index
+    assert {r["output"]: int(r["ffhq_index"]) for r in _manifest(out)} == {
+        rel: int(Path(rel).stem) for rel in _image_files(out, FOLDERS)}
+    summary = json.loads((out / "summary.json").read_text())
+    assert {Path(p).name for p in summary["unmatched"]} == {"1234.png"}
+
+
+# --------------------------------------------------------------------------------------------- #
+# --masks: the true masks of a rendered set
+# --------------------------------------------------------------------------------------------- #
+MASKED_FILE = re.compile(r"^\d+_mask.*\.jpg$", re.IGNORECASE)
+
+
+def _true_mask(index: int) -> np.ndarray:
+    """A soft mask over the fixture's white "mask" (rows 48 on), with a bump that tells indices apart."""
+    arr = np.zeros((SRC, SRC), np.uint8)
+    arr[SRC * 3 // 4:] = 255
+    arr[44:48] = np.array([51, 102, 153, 204], np.uint8)[:, None]  # a soft edge
+    c = sorted(FFHQ_INDICES).index(index) * 7 % 56
+    arr[38:48, c:c + 8] = 230
+    return arr
+
+
+def make_masks(mfn: Path, root: Path) -> Path:
+    """The masks tree a renderer writes: masks/REL/NNNNN_Mask.png beside masked/REL/NNNNN_Mask.jpg."""
+    for image in sorted(mfn.rglob("*")):
+        if image.is_file() and MASKED_FILE.match(image.name):
+            target = (root / image.relative_to(mfn)).with_suffix(".png")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(_true_mask(int(image.name.split("_")[0])), "L").save(target)
+    return root
+
+
+@pytest.fixture(scope="module")
+def masks(trees, tmp_path_factory) -> Path:
+    return make_masks(trees[1], tmp_path_factory.mktemp("rendered") / "masks")
+
+
+@pytest.fixture(scope="module")
+def run_masks(trees, masks: Path, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("masks") / "out"
+    assert _run(_argv(trees, out, "--masks", str(masks))) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def run_masks_paired(trees, masks: Path, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("masks_paired") / "out"
+    assert _run(_argv(trees, out, "--paired", "--masks", str(masks))) == 0
+    return out
+
+
+def _mask_of(masks: Path, mfn: Path, image: str) -> Path:
+    return (masks / Path(image).relative_to(mfn)).with_suffix(".png")
+
+
+def _area_resized(mask: Path) -> np.ndarray:
+    """The documented rendering of a true mask: its 'L' pixels resized to SIZE by area averaging."""
+    with Image.open(mask) as im:
+        return np.asarray(im.convert("L").resize((SIZE, SIZE), Image.Resampling.BOX))
+
+
+def _grey(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        assert im.format == "PNG" and im.mode == "L" and im.size == (SIZE, SIZE), path
+        return np.asarray(im)
+
+
+def _check_true_masks(out: Path, trees, masks: Path, folder: str, masked_rows: dict[int, str]) -> None:
+    """``folder``/NNNNN.png is the resized true mask of the masked image ``masked_rows[NNNNN]``."""
+    mfn = trees[1]
+    assert _indices(out, folder) == set(masked_rows)
+    rows = {r["output"]: r for r in _manifest(out, paired=(out / "train").is_dir())}
+    for index, image in masked_rows.items():
+        rel = f"{folder}/{index:05d}.png"
+        source = _mask_of(masks, mfn, image)
+        got = _grey(out / rel)
+        assert np.array_equal(got, _area_resized(source)), rel
+        assert ((got > 0) & (got < 255)).any(), "the soft edge stays soft"
+        assert rows[rel]["domain"] == "mask" and Path(rows[rel]["source"]).resolve() == source.resolve()
+        assert rows[rel]["sha256"] == hashlib.sha256((out / rel).read_bytes()).hexdigest()
+
+
+def test_masks_write_testmask_the_true_masks(run_masks: Path, run_png: Path, trees, masks: Path) -> None:
+    test_b = {int(r["ffhq_index"]): r["source"] for r in _manifest(run_masks) if r["output"].startswith("testB/")}
+    assert len(test_b) == N_TEST
+    _check_true_masks(run_masks, trees, masks, "testmask", test_b)
+    # the mask lies on testB's white "mask" and off testA's face
+    for index in test_b:
+        mask = _grey(run_masks / "testmask" / f"{index:05d}.png") == 255
+        b = _pixels(run_masks / "testB" / f"{index:05d}.png")
+        assert b[mask].min() > 200 and not (run_masks / "trainmask").exists()
+    assert json.loads((run_masks / "summary.json").read_text())["counts"] == {
+        "trainA": N_TRAIN, "trainB": N_TRAIN, "testA": N_TEST, "testB": N_TEST, "testmask": N_TEST}
+    assert _split_of(run_masks) == _split_of(run_png)  # every mask there: the same split as without --masks
+
+
+def test_masks_paired_write_trainmask_and_testmask(run_masks_paired: Path, trees, masks: Path) -> None:
+    rows = _manifest(run_masks_paired, paired=True)
+    for split, folder, n in (("train", "trainmask", N_TRAIN), ("test", "testmask", N_TEST)):
+        pairs = {int(r["ffhq_index"]): r["source_b"] for r in rows if r["output"].startswith(f"{split}/")}
+        assert len(pairs) == n
+        _check_true_masks(run_masks_paired, trees, masks, folder, pairs)  # the mask of the AB's right half
+    assert {r["split"] for r in rows if r["output"].startswith("trainmask/")} == {"train"}
+    assert json.loads((run_masks_paired / "summary.json").read_text())["counts"] == {
+        "train": N_TRAIN, "test": N_TEST, "testA": N_TEST, "testB": N_TEST, "testmask": N_TEST, "trainmask": N_TRAIN}
+
+
+def test_masks_paired_and_unpaired_share_test_faces_and_testmask(run_masks: Path, run_masks_paired: Path) -> None:
+    refs = ("testA", "testB", "testmask")
+    assert _indices(run_masks_paired, "test") == _indices(run_masks, "testA") == _indices(run_masks, "testmask")
+    assert _image_files(run_masks_paired, refs) == _image_files(run_masks, refs)
+    for rel in _image_files(run_masks, refs):
+        assert (run_masks_paired / rel).read_bytes() == (run_masks / rel).read_bytes(), rel
+
+
+@pytest.mark.parametrize("defect, reason", [("missing", "no mask file"), ("other_size", "mask size differs"),
+                                            ("unreadable", "unreadable mask")])
+def test_a_face_without_its_mask_is_skipped(trees, masks: Path, run_png: Path, tmp_path: Path, defect,
+                                            reason) -> None:
+    """The first test face of the split (seed 0) loses its mask: another face takes its place."""
+    own = tmp_path / "masks"
+    shutil.copytree(masks, own)
+    victim = min(_indices(run_png, "testA"))
+    image = next(r["source"] for r in _manifest(run_png) if r["output"] == f"testB/{victim:05d}.png")
+    broken = _mask_of(own, trees[1], image)
+    if defect == "missing":
+        broken.unlink()
+    elif defect == "other_size":
+        Image.fromarray(_true_mask(victim)[::2, ::2], "L").save(broken)
+    else:
+        broken.write_bytes(broken.read_bytes()[:40])
+    for paired in (False, True):
+        out = tmp_path / f"out_{paired}"
+        assert _run(_argv(trees, out, "--masks", str(own), *(["--paired"] if paired else []))) == 0
+        test = _indices(out, "testA")
+        assert victim not in test and len(test) == N_TEST
+        assert test == _indices(out, "testB") == _indices(out, "testmask")
+        assert victim not in _indices(out, "train")
+        summary = json.loads((out / "summary.json").read_text())
+        why = [s["reason"] for s in summary["skipped"] if Path(s["path"]).resolve() == broken.resolve()]
+        assert len(why) == 1 and why[0].startswith(reason), summary["skipped"]
+        assert f"1 x {reason}" in (out / "summary.txt").read_text()
+
+
+@pytest.mark.parametrize("what", ["missing", "file", "inside_maskedfacenet"])
+def test_masks_not_a_folder_of_masks_fails_before_writing(trees, tmp_path: Path, capsys, what: str) -> None:
+    target = {"missing": tmp_path / "nope", "file": tmp_path / "masks.txt",
+              "inside_maskedfacenet": trees[1] / "CMFD"}[what]
+    if what == "file":
+        target.write_text("not a folder\n")
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert _run(_argv(trees, out, "--masks", str(target))) == 2
+    assert "--masks" in _error_line(capsys)
+    assert not out.exists()
+
+
+def test_masks_rerun_writes_nothing(trees, masks: Path, run_masks_paired: Path) -> None:
+    before = _snapshot(run_masks_paired)
+    assert _run(_argv(trees, run_masks_paired, "--paired", "--masks", str(masks))) == 0
+    assert _snapshot(run_masks_paired) == before
+
+
+def test_masks_interrupted_run_is_completed(trees, masks: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    argv = _argv(trees, out, "--paired", "--masks", str(masks))
+    assert _run(_argv(trees, out, "--paired", "--masks", str(masks), workers=2)) == 0  # masks checked in a pool
+    before = _snapshot(out)
+    victims = {f"{folder}/" + min(p.name for p in (out / folder).iterdir()) for folder in ("trainmask", "testmask")}
+    for rel in victims:
+        (out / rel).unlink()
+    assert _run(argv) == 0
+    after = _snapshot(out)
+    assert sorted(after) == sorted(before)
+    for rel, (data, mtime) in before.items():
+        if not Path(rel).name.startswith("."):
+            assert after[rel][0] == data, rel
+        if rel.split("/")[0] in ("train", "test", "testA", "testB", "testmask", "trainmask") and rel not in victims:
+            assert after[rel][1] == mtime, f"{rel} was rewritten"
+
+
+def test_edited_mask_is_refused_like_an_edited_source_until_overwrite(trees, masks: Path, tmp_path: Path,
+                                                                      capsys) -> None:
+    """As for an edited image: a re-run refuses (one line, exit 2, nothing touched); --overwrite redoes it."""
+    own = tmp_path / "masks"
+    shutil.copytree(masks, own)
+    out = tmp_path / "out"
+    argv = _argv(trees, out, "--paired", "--masks", str(own))
+    assert _run(argv) == 0
+    row = next(r for r in _manifest(out, paired=True) if r["output"].startswith("testmask/"))
+    edited = Path(row["source"])
+    Image.fromarray(255 - _true_mask(int(row["ffhq_index"])), "L").save(edited)
+    before = _snapshot(out)
+    capsys.readouterr()
+    assert _run(argv) == 2
+    line = _error_line(capsys)
+    assert "mask_sources" in line and "--overwrite" in line
+    assert _snapshot(out) == before
+    assert _run(argv + ["--overwrite"]) == 0
+    assert np.array_equal(_grey(out / row["output"]), _area_resized(edited))
+
+
+def test_masks_win_over_ffhq_json(trees, masks: Path, ffhq_json: Path, run_masks: Path, tmp_path: Path,
+                                  capsys) -> None:
+    """Both given: testmask/ holds the true masks (a line says --ffhq_json is not used), as --masks alone."""
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert _run(_argv(trees, out, "--masks", str(masks), "--ffhq_json", str(ffhq_json))) == 0
+    assert "--ffhq_json is not used" in capsys.readouterr().out
+    refs = ("testA", "testB", "testmask")
+    assert _image_files(out, refs) == _image_files(run_masks, refs)
+    for rel in _image_files(out, refs):
+        assert (out / rel).read_bytes() == (run_masks / rel).read_bytes(), rel
+    before = _snapshot(out)
+    assert _run(_argv(trees, out, "--masks", str(masks))) == 0  # the same output: the same plan
+    assert _snapshot(out) == before
+
+
+def test_plan_from_before_masks_still_resumes(trees, fresh: Path) -> None:
+    plan = json.loads((fresh / "plan.json").read_text())
+    del plan["key"]["masks"], plan["key"]["mask_sources"]
+    (fresh / "plan.json").write_text(json.dumps(plan, indent=1) + "\n")
+    before = _snapshot(fresh)
+    assert _run(_argv(trees, fresh)) == 0
+    assert _snapshot(fresh) == before
+
+
+def test_load_mask_turns_with_the_masked_image(tmp_path: Path) -> None:
+    """A masked JPEG stored on its side (EXIF orientation 6): its mask, on the stored pixels, turns with it."""
+    stored = np.zeros((48, 64), np.uint8)
+    stored[:, 40:] = 255  # the right of the stored pixels: the bottom once turned upright
+    face = np.full((48, 64, 3), 90, np.uint8)
+    face[stored == 255] = 245
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(face, "RGB").save(tmp_path / "00001_Mask.jpg", exif=exif, quality=95)
+    Image.fromarray(stored, "L").save(tmp_path / "00001_Mask.png")
+    got = np.asarray(pmf.load_mask(str(tmp_path / "00001_Mask.png"), SIZE, str(tmp_path / "00001_Mask.jpg")))
+    upright = Image.fromarray(stored, "L").transpose(Image.Transpose.ROTATE_270)
+    assert np.array_equal(got, np.asarray(upright.resize((SIZE, SIZE), Image.Resampling.BOX)))
+    face_out = np.asarray(pmf.load_face(str(tmp_path / "00001_Mask.jpg"), SIZE).convert("L"), dtype=float)
+    assert face_out[got == 255].min() > 200 and face_out[got == 0].max() < 120
