@@ -59,6 +59,16 @@ No torch is imported.
     python scripts/benchmark.py --mode render --photos 12 --num_threads 2 --mask_type surgical cloth \\
         --maskthefaced_dir /tmp/MaskTheFace --maskthefaced_python /tmp/mtf-venv/bin/python
 
+``--mode dataset``: datasets/render_masked_faces.py making a masked set from FFHQ-like sources with
+their landmarks given (``--faces`` aligned faces at each of ``--dataset_sizes``, cut from scikit-image's
+astronaut and matplotlib's Grace Hopper, mirrored and re-lit, with an ffhq-dataset-v2.json of their
+landmarks, so nothing is detected; random mask types and the default wear mix). The whole command as
+a user runs it, with 1 worker (faces/s per core) and with one per core, best of ``--repeats``; and
+each stage's time per face from its own report (decode, align, render, encode+write). From the
+per-core rate: the hours FFHQ's 70,000 faces take on this machine's cores.
+
+    python scripts/benchmark.py --mode dataset --faces 48 --dataset_sizes 256 1024
+
 ``--mode all`` runs train, test and data. The last line printed is always one JSON object.
 """
 from __future__ import annotations
@@ -744,12 +754,93 @@ def print_render_table(r: dict) -> None:
               f"{r['render_ffhq_faces_per_s'][mask_type]:.1f} faces/s")
 
 
+def ffhq_folder(root: Path, count: int, size: int) -> None:
+    """``count`` aligned faces of ``size`` px as FFHQ lays them out (images/NNNNN/NNNNN.png) with an
+    ffhq-dataset-v2.json of their landmarks (dlib's convention: pixel centres at integers)."""
+    import numpy as np
+    from PIL import Image
+
+    from util.faces import align
+    from util.faces.detect import FaceFinder
+    from util.faces.sample_photos import astronaut, grace_hopper
+
+    finder = FaceFinder("hog")
+    faces = []
+    for photo in (astronaut(), grace_hopper()):
+        quad = align.ffhq_quad(finder.find(photo)[0].landmarks)
+        crop = align.align(photo, quad, 512)
+        for variant in (crop, np.ascontiguousarray(crop[:, ::-1]), (crop * 0.75).astype(np.uint8)):
+            faces.append((variant, finder.find(variant)[0].landmarks))  # found on the variant itself
+    meta = {}
+    for key in range(count):
+        crop, marks = faces[key % len(faces)]
+        rel = f"images/{key // 1000 * 1000:05d}/{key:05d}.png"
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(crop).resize((size, size), Image.Resampling.LANCZOS).save(root / rel, compress_level=3)
+        points = (marks * (size / 512) - 0.5).round(2).tolist()
+        meta[str(key)] = {"image": {"file_path": rel, "pixel_size": [size, size], "face_landmarks": points}}
+    (root / "ffhq-dataset-v2.json").write_text(json.dumps(meta))
+
+
+def dataset_mode(args) -> dict:
+    """render_masked_faces.py on FFHQ-like faces, 1 worker and one per core, at each size."""
+    import re
+    import shutil
+
+    cores = os.cpu_count() or 1
+    script = Path(__file__).resolve().parent.parent / "datasets" / "render_masked_faces.py"
+    out = {"faces": args.faces, "cores": cores, "repeats": args.repeats, "mask_type": "random",
+           "wear_mix": "default", "sizes": {}}
+    for size in args.dataset_sizes:
+        work = Path(tempfile.mkdtemp(prefix="dataset_bench_"))
+        try:
+            ffhq_folder(work / "ffhq", args.faces, size)
+            row = {}
+            for workers in sorted({1, cores}):
+                best, stages = float("inf"), {}
+                for _ in range(args.repeats):
+                    shutil.rmtree(work / "out", ignore_errors=True)
+                    command = [sys.executable, str(script), "--src", str(work / "ffhq" / "images"), "--landmarks",
+                               str(work / "ffhq" / "ffhq-dataset-v2.json"), "--out", str(work / "out"),
+                               "--size", str(size), "--mask_type", "random", "--workers", str(workers)]
+                    wall, done = timed_command(command)
+                    if done.returncode != 0:
+                        raise UserError(f"render_masked_faces.py failed: {last_line(done.stderr)}")
+                    if wall < best:
+                        best = wall
+                        stages = {k: float(v) / 1000 for k, v in
+                                  re.findall(r"([a-z+]+) ([\d.]+) ms", done.stdout.split("per face")[-1])}
+                row[f"workers_{workers}"] = {"wall_s": best, "faces_per_s": args.faces / best,
+                                            "stage_s_per_face": stages}
+            # per core in the steady state: one worker's stages, without the command's start-up
+            row["faces_per_s_per_core"] = 1 / sum(row["workers_1"]["stage_s_per_face"].values())
+            row["render_alone_faces_per_s_per_core"] = 1 / row["workers_1"]["stage_s_per_face"]["render"]
+            row["ffhq_70k_hours_all_cores"] = 70_000 / row[f"workers_{cores}"]["faces_per_s"] / 3600
+            out["sizes"][str(size)] = row
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def print_dataset_table(r: dict) -> None:
+    print(f"dataset: {r['faces']} FFHQ-like faces, landmarks given, random mask types, best of {r['repeats']}, "
+          f"{r['cores']} cores")
+    print(f"  {'size':>6}{'faces/s/core':>14}{'render alone':>14}{'all cores':>11}{'FFHQ 70k, h':>13}  stages (1 worker)")
+    print("  (faces/s/core: one worker's stages; all cores: the whole command with a worker per core, start-up "
+          "included; FFHQ 70k: at the all-cores rate)")
+    for size, row in r["sizes"].items():
+        every = row[f"workers_{r['cores']}"]["faces_per_s"]
+        stages = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in row["workers_1"]["stage_s_per_face"].items())
+        print(f"  {size:>6}{row['faces_per_s_per_core']:>14.2f}{row['render_alone_faces_per_s_per_core']:>14.2f}"
+              f"{every:>11.2f}{row['ffhq_70k_hours_all_cores']:>13.2f}  {stages}")
+
+
 MODES = {"train": train_mode, "test": test_mode, "data": data_mode}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--mode", choices=["train", "test", "data", "all", "fid", "sizes", "photos", "render"],
+    p.add_argument("--mode", choices=["train", "test", "data", "all", "fid", "sizes", "photos", "render", "dataset"],
                    default="all")
     p.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when there is one")
     p.add_argument("--crop_size", type=int, default=128)
@@ -787,6 +878,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--maskthefaced_dir", default=None, help="render mode: a MaskTheFace checkout to time alongside")
     p.add_argument("--maskthefaced_python", default=None,
                    help="render mode: the Python that runs MaskTheFace (default: this one)")
+    p.add_argument("--faces", type=int, default=48, help="dataset mode: FFHQ-like faces rendered per size")
+    p.add_argument("--dataset_sizes", type=int, nargs="+", default=[256, 1024], help="dataset mode: face sizes")
     p.add_argument("--cold", action="store_true", help="sizes mode: drop the page cache first (root, Linux)")
     p.add_argument("--json", action="store_true", help="(the JSON line is always printed last)")
     args = p.parse_args(argv)
@@ -796,6 +889,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.num_threads = 2 if args.mode == "render" else 4
     if args.repeats < 1:
         raise UserError(f"--repeats must be 1 or more, got {args.repeats}")
+    if args.mode == "dataset":  # no torch either
+        if args.faces < 1 or min(args.dataset_sizes) < 32:
+            raise UserError("--faces must be 1 or more and --dataset_sizes 32 px or more")
+        result = {"mode": "dataset", "cpu": cpu_description(), **dataset_mode(args)}
+        print_dataset_table(result)
+        print(json.dumps(result))
+        return 0
     if args.mode == "render":  # no torch: the renderer and MaskTheFace need none
         result = {"mode": "render", "cpu": cpu_description(), **render_mode(args)}
         print_render_table(result)
