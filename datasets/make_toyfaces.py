@@ -14,15 +14,29 @@ Layout (every file is ``NNNNN.png``)::
     <out>/testA     test faces without a mask           (face stream 2)
     <out>/testB     the very same test faces with a mask (same pose, same background)
     <out>/testmask  'L' images, 255 exactly where the mask changed testB, 0 elsewhere
+    <out>/landmarks.json   the 68 landmarks of every trainA and testA face (below)
 
 testA/NAME, testB/NAME and testmask/NAME therefore form a ground-truth triple that lets an
 evaluation measure "did the generator draw a mask where it belongs and leave the rest alone".
+
+landmarks.json has the layout of FFHQ's metadata file ffhq-dataset-v2.json, so code that reads
+that file's landmarks reads these too: keys "0", "1", ... running over trainA's images in name
+order, then testA's; each value is
+``{"category": "training" (trainA) or "validation" (testA), "image": {"file_path": "trainA/00000.png",
+"pixel_size": [W, H], "face_landmarks": [[x, y], ...]}}`` with dlib's 68 points (iBUG 300-W order)
+of the drawn face in the image's pixels (the image spans [0, W] x [0, H], pixel centres at +0.5),
+rounded to 2 decimals. FFHQ's "thumbnail", "in_the_wild" and "metadata" parts are left out: a drawn
+face has no photo behind it. The points are read off the drawn shapes (``face_landmarks``): the jaw
+follows the head outline from eye level round the chin, brows, eyes, nose and mouth follow what is
+painted; where a style draws no such part (a line mouth has no lip thickness) the points lie on the
+line that is drawn. The file is rewritten, atomically, on every run that writes images.
 
 Paired layout for pix2pix (``--paired``), the classic aligned AB images, each ``2 * size`` wide:
 
     <out>/train     A|B: a face without its mask (left) and with it (right)  (face stream 0)
     <out>/test      A|B of the test faces: left half = testA/NAME, right half = testB/NAME
     <out>/testA, testB, testmask   exactly as above (the same test faces, stream 2)
+    <out>/landmarks.json           as above, for the testA faces only (train/ holds no single faces)
 
 The training pairs are the trainA faces (stream 0) each drawn a second time with its own mask, so
 pix2pix and CycleGAN train on the same unmasked faces, and the left half of train/NAME equals the
@@ -36,6 +50,8 @@ pose) from its own numpy Generator, seeded from ``(seed, stream, index)``; the `
 functions then paint those parameters at ``SUPERSAMPLE`` times the output size in face-local
 units (origin at the face centre, face half-height = 1, y pointing down) through ``Pen``, which
 applies the pose; the result is downsampled with a Lanczos filter for anti-aliased edges.
+``landmarks_of`` takes its points from the same shapes (``brow_line``, ``button_nose``,
+``smile_arc``, ...) through the same pose, without drawing a random number.
 
 How to extend it:
   * a new hair style: write ``_hair_<name>_back``/``_front`` style functions and register the
@@ -43,7 +59,9 @@ How to extend it:
   * a new mask type: add its colours to ``MASK_COLORS``, its shape to ``mask_outline`` and a
     decoration function (pleats, seams, patterns) to ``MASK_DECORATIONS``; everything painted
     through the ``MaskPainter`` (fabric, loops, straps) automatically ends up in ``testmask``;
-  * a new background: add a branch to ``background_image``.
+  * a new background: add a branch to ``background_image``;
+  * a new nose or mouth style: put its shape in a function of its own that ``draw_nose`` /
+    ``draw_mouth`` paints and ``_nose`` / ``_mouth`` reads its landmarks from.
 Keep all random draws inside ``sample_*`` functions so that rendering stays a pure function of
 the parameters (that is what makes testA/testB pixel-identical outside the mask).
 """
@@ -51,7 +69,9 @@ from __future__ import annotations
 
 import argparse
 import colorsys
+import json
 import math
+import os
 import shutil
 import sys
 import time
@@ -77,6 +97,9 @@ OWNED_SUBDIRS = SUBDIRS + ("train", "test")  # what --overwrite clears, whicheve
 # Each split draws its faces from its own stream, so the faces are disjoint between splits and
 # a face never depends on how many faces another split has.
 STREAM_TRAIN_A, STREAM_TRAIN_B, STREAM_TEST = 0, 1, 2
+LANDMARKS_FILE = "landmarks.json"
+# The folders of single unmasked faces, whose faces get landmarks: face stream, FFHQ's name of the split.
+LANDMARK_FOLDERS = {"trainA": (STREAM_TRAIN_A, "training"), "testA": (STREAM_TEST, "validation")}
 
 SKIN_TONES: tuple[RGB, ...] = (  # light to dark
     (250, 220, 192), (241, 194, 167), (224, 172, 138), (198, 134, 98),
@@ -313,13 +336,10 @@ def sample_toyface(rng: np.random.Generator) -> ToyFace:
 # ----------------------------------------------------------------------------- drawing
 
 
-class Pen:
-    """Draws in face-local units onto a supersampled image, applying the pose."""
+class Placement:
+    """The pose as a map from face-local units to the coordinates of a square image of this side."""
 
-    def __init__(self, img: Image.Image, pose: Pose) -> None:
-        side = img.size[0]
-        # RGBA draw mode alpha-blends translucent fills (blush, shadows) onto an RGB canvas.
-        self.draw = ImageDraw.Draw(img, "RGBA" if img.mode == "RGB" else None)
+    def __init__(self, pose: Pose, side: int) -> None:
         self.px = pose.scale * side
         a = math.radians(pose.angle)
         self.cos, self.sin = math.cos(a), math.sin(a)
@@ -328,6 +348,15 @@ class Pen:
     def pts(self, points: Iterable[Point]) -> list[Point]:
         c, s, k = self.cos, self.sin, self.px
         return [(self.ox + k * (c * x - s * y), self.oy + k * (s * x + c * y)) for x, y in points]
+
+
+class Pen(Placement):
+    """Draws in face-local units onto a supersampled image, applying the pose."""
+
+    def __init__(self, img: Image.Image, pose: Pose) -> None:
+        super().__init__(pose, img.size[0])
+        # RGBA draw mode alpha-blends translucent fills (blush, shadows) onto an RGB canvas.
+        self.draw = ImageDraw.Draw(img, "RGBA" if img.mode == "RGB" else None)
 
     def width(self, w: float) -> int:
         return max(1, int(round(w * self.px)))
@@ -423,9 +452,15 @@ def draw_eyes(pen: Pen, f: Face) -> None:
         pen.dot(x + 0.3 * r_iris, f.eye_y - 0.3 * r_iris, r_iris * 0.22, (255, 255, 255))
         # upper lid as a dark arc reads as an eye even at 32 px
         pen.line(ellipse_points(x, f.eye_y, f.eye_rx, f.eye_ry, 16, math.pi, 2 * math.pi), lid, 0.022)
-        by = f.eye_y - f.eye_ry - f.brow_gap
-        inner, outer = (x - side * f.eye_rx * 1.1, by + f.brow_tilt), (x + side * f.eye_rx * 1.2, by - f.brow_tilt)
-        pen.line([inner, (x, by - 0.03), outer], brow, f.brow_width)
+        pen.line(brow_line(f, side), brow, f.brow_width)
+
+
+def brow_line(f: Face, side: int) -> list[Point]:
+    """Centre line of the eyebrow over the eye on ``side`` (-1: image-left): inner end, arch, outer end."""
+    x = side * f.eye_dx
+    by = f.eye_y - f.eye_ry - f.brow_gap
+    inner, outer = (x - side * f.eye_rx * 1.1, by + f.brow_tilt), (x + side * f.eye_rx * 1.2, by - f.brow_tilt)
+    return [inner, (x, by - 0.03), outer]
 
 
 def draw_glasses(pen: Pen, f: Face) -> None:
@@ -438,31 +473,78 @@ def draw_glasses(pen: Pen, f: Face) -> None:
     pen.line([(-f.eye_dx + r, f.eye_y), (f.eye_dx - r, f.eye_y)], f.glasses, 0.025)
 
 
+# The shapes of the noses and mouths are functions of their own: the landmarks are read off them.
+
+
+def line_nose(f: Face) -> list[Point]:
+    """The "line" nose: one stroke from beside the bridge out to the tip and back to the base."""
+    return [(0.02, f.eye_y + 0.05), (f.nose_w * 0.6, f.nose_tip - 0.02), (0.0, f.nose_tip + 0.02)]
+
+
+def button_nose(f: Face) -> tuple[tuple[float, float, float, float], list[Point]]:
+    """The "button" nose: its ball (cx, cy, rx, ry) and the centres of its two nostrils."""
+    tip, w = f.nose_tip, f.nose_w
+    return (0, tip - 0.03, w, w * 0.7), [(side * w * 0.45, tip) for side in (-1, 1)]
+
+
+def wedge_nose(f: Face) -> tuple[list[Point], list[Point]]:
+    """The "wedge" nose: its triangle and the dark line along its base."""
+    tip, w = f.nose_tip, f.nose_w
+    return [(0, f.eye_y + 0.08), (w, tip), (-w, tip)], [(-w * 0.8, tip), (w * 0.8, tip)]
+
+
 def draw_nose(pen: Pen, f: Face) -> None:
     dark = shade(f.skin, 0.7)
-    tip, w = f.nose_tip, f.nose_w
     if f.nose_style == "line":
-        pen.line([(0.02, f.eye_y + 0.05), (w * 0.6, tip - 0.02), (0.0, tip + 0.02)], dark, 0.022)
+        pen.line(line_nose(f), dark, 0.022)
     elif f.nose_style == "button":
-        pen.ellipse(0, tip - 0.03, w, w * 0.7, shade(f.skin, 0.9))
-        for side in (-1, 1):
-            pen.dot(side * w * 0.45, tip, w * 0.18, dark)
+        ball, nostrils = button_nose(f)
+        pen.ellipse(*ball, shade(f.skin, 0.9))
+        for x, y in nostrils:
+            pen.dot(x, y, f.nose_w * 0.18, dark)
     else:
-        pen.polygon([(0, f.eye_y + 0.08), (w, tip), (-w, tip)], shade(f.skin, 0.9))
-        pen.line([(-w * 0.8, tip), (w * 0.8, tip)], dark, 0.02)
+        triangle, base = wedge_nose(f)
+        pen.polygon(triangle, shade(f.skin, 0.9))
+        pen.line(base, dark, 0.02)
+
+
+SMILE_STROKE = 0.03  # width of the "smile" mouth's line
+UPPER_LIP_STROKE = 0.025  # width of the "open" mouth's upper lip
+
+
+def smile_arc(f: Face) -> tuple[float, float, float, float, float, float]:
+    """The "smile" mouth: an arc of the ellipse (cx, cy, rx, ry) from angle t0 (right end) to t1."""
+    y, w = f.mouth_y, f.mouth_w
+    return 0, y - w * 0.5, w, w * 0.6, 0.2 * math.pi, 0.8 * math.pi
+
+
+def closed_lips(f: Face) -> tuple[tuple[float, float, float, float], list[Point]]:
+    """The "lips" mouth: the lips' ellipse (cx, cy, rx, ry) and the line where they meet."""
+    y, w = f.mouth_y, f.mouth_w
+    return (0, y, w, w * 0.32), [(-w, y), (0, y + 0.01), (w, y)]
+
+
+def open_mouth(f: Face) -> tuple[float, float]:
+    """The "open" mouth: the height of its straight upper lip, and how deep the half-ellipse
+    opening below it (as wide as the mouth) reaches."""
+    y, w = f.mouth_y, f.mouth_w
+    return y - w * 0.15, w * 0.55
 
 
 def draw_mouth(pen: Pen, f: Face) -> None:
     y, w = f.mouth_y, f.mouth_w
     if f.mouth_style == "smile":
-        pen.line(ellipse_points(0, y - w * 0.5, w, w * 0.6, 12, 0.2 * math.pi, 0.8 * math.pi), shade(f.lips, 0.7), 0.03)
+        cx, cy, rx, ry, t0, t1 = smile_arc(f)
+        pen.line(ellipse_points(cx, cy, rx, ry, 12, t0, t1), shade(f.lips, 0.7), SMILE_STROKE)
     elif f.mouth_style == "lips":
-        pen.ellipse(0, y, w, w * 0.32, f.lips)
-        pen.line([(-w, y), (0, y + 0.01), (w, y)], shade(f.lips, 0.6), 0.018)
+        lips, parting = closed_lips(f)
+        pen.ellipse(*lips, f.lips)
+        pen.line(parting, shade(f.lips, 0.6), 0.018)
     else:
-        pen.polygon(ellipse_points(0, y - w * 0.15, w, w * 0.55, 20, 0.0, math.pi), (90, 20, 30))
-        pen.polygon([(-w * 0.8, y - w * 0.15), (w * 0.8, y - w * 0.15), (w * 0.7, y), (-w * 0.7, y)], (245, 245, 240))
-        pen.line([(-w, y - w * 0.15), (w, y - w * 0.15)], f.lips, 0.025)
+        lip_y, depth = open_mouth(f)
+        pen.polygon(ellipse_points(0, lip_y, w, depth, 20, 0.0, math.pi), (90, 20, 30))
+        pen.polygon([(-w * 0.8, lip_y), (w * 0.8, lip_y), (w * 0.7, y), (-w * 0.7, y)], (245, 245, 240))
+        pen.line([(-w, lip_y), (w, lip_y)], f.lips, UPPER_LIP_STROKE)
 
 
 def draw_blush(pen: Pen, f: Face) -> None:
@@ -722,6 +804,145 @@ def images_of_test_face(seed: int, index: int, size: int, paired: bool) -> dict[
     return images
 
 
+# ----------------------------------------------------------------------------- landmarks
+# dlib's 68 points (iBUG 300-W order) read off the drawn shapes, so that code made for photos (FFHQ
+# alignment, the mask renderer) runs on toy faces. Nothing here draws a random number.
+
+
+def _evenly(polyline: Sequence[Point], n: int) -> list[Point]:
+    """n points spaced evenly by arc length along a polyline, both of its ends included."""
+    pts = np.asarray(polyline, dtype=np.float64)
+    run = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(pts, axis=0).T))])
+    at = np.linspace(0.0, run[-1], n)
+    return list(zip(np.interp(at, run, pts[:, 0]).tolist(), np.interp(at, run, pts[:, 1]).tolist()))
+
+
+def _jaw(f: Face) -> list[Point]:
+    """0-16: the head outline from eye level on the image-left, down round the chin, up to the right,
+    evenly spaced along it (the outline is painted over the ears, so it is what shows)."""
+    a = math.asin(min(1.0, -f.eye_y) ** (f.n_top / 2))  # eye_y < 0 lies on the upper half's outline
+    return _evenly(outline_points(f, math.pi + a, -a, n=400), 17)
+
+
+def _brow(f: Face, side: int) -> list[Point]:
+    """17-21 (side -1) or 22-26: five points along the drawn brow, image-left end first, on its
+    upper edge as iBUG marks brows. Every toy face has brows (bald ones in a skin shade)."""
+    line = brow_line(f, side)  # inner end first
+    points = _evenly(line[::-1] if side < 0 else line, 5)
+    return [(x, y - f.brow_width / 2) for x, y in points]
+
+
+def _nose(f: Face) -> list[Point]:
+    """27-30 down the bridge from between the eyes to the tip, 31-35 along the base, left to right.
+    The tip is put on the midline for every style, as a frontal nose's would be."""
+    if f.nose_style == "line":
+        _, (reach, tip_y), (_, base_y) = line_nose(f)
+        tip = (0.0, tip_y)
+        base = _evenly([(-reach, base_y), (reach, base_y)], 5)  # no nostrils drawn: 33 at the stroke's end
+    elif f.nose_style == "button":
+        (cx, cy, rx, ry), (left, right) = button_nose(f)
+        tip = (cx, cy)  # the ball is the tip
+        wing = math.sqrt(0.5)  # the ball's rim half-way down its side
+        base = [(cx - wing * rx, cy + wing * ry), left, (cx, cy + ry), right, (cx + wing * rx, cy + wing * ry)]
+    else:
+        _, line = wedge_nose(f)
+        base = _evenly(line, 5)
+        tip = (0.0, base[2][1] - 0.03)  # just above the base line: the drawn wedge has no tip of its own
+    bridge = _evenly([(0.0, f.eye_y), tip], 4)
+    return bridge + base
+
+
+def _eye(f: Face, side: int) -> list[Point]:
+    """36-41 (side -1) or 42-47: the corners of the drawn eye and two points on each lid (a third and
+    two thirds across), clockwise on screen from the image-left corner, as dlib orders both eyes."""
+    x = side * f.eye_dx
+    return [(x + f.eye_rx * math.cos(t), f.eye_y + f.eye_ry * math.sin(t))
+            for t in (math.pi, 4 * math.pi / 3, 5 * math.pi / 3, 0.0, math.pi / 3, 2 * math.pi / 3)]
+
+
+def _mouth(f: Face) -> list[Point]:
+    """48-59 round the outside of the drawn mouth clockwise from the image-left corner, 60-67 round
+    the opening (for a closed mouth: on the line where the lips meet, upper and lower together).
+
+    Each style gives, for u from 0 (image-left corner) to 1, its middle line (the corners are its
+    ends) and the outer and inner contours above and below it.
+    """
+    w = f.mouth_w
+    if f.mouth_style == "smile":
+        cx, cy, rx, ry, t0, t1 = smile_arc(f)
+
+        def arc(d: float) -> Callable[[float], Point]:  # d: off the line, away from the ellipse's centre
+            def point(u: float) -> Point:
+                t = t1 + (t0 - t1) * u
+                return cx + (rx + d) * math.cos(t), cy + (ry + d) * math.sin(t)
+            return point
+
+        # a line has no lips: the outer contour runs along the stroke's edges, the inner one along it
+        middle = inner_top = inner_bottom = arc(0.0)
+        outer_top, outer_bottom = arc(-SMILE_STROKE / 2), arc(SMILE_STROKE / 2)  # the centre is above
+    elif f.mouth_style == "lips":
+        (cx, cy, rx, ry), parting = closed_lips(f)
+        px, py = zip(*parting)
+
+        def middle(u: float) -> Point:
+            return cx - rx + 2 * rx * u, float(np.interp(cx - rx + 2 * rx * u, px, py))
+
+        def rim(sign: int) -> Callable[[float], Point]:
+            return lambda u: (cx - rx + 2 * rx * u, cy + sign * ry * math.sqrt(max(0.0, 1 - (2 * u - 1) ** 2)))
+
+        outer_top, outer_bottom = rim(-1), rim(1)
+        inner_top = inner_bottom = middle
+    else:
+        lip_y, depth = open_mouth(f)
+
+        def at(y: float) -> Callable[[float], Point]:
+            return lambda u: (w * (2 * u - 1), y)
+
+        def opening(u: float) -> Point:  # no lower lip is drawn: its edge is the opening's
+            return w * (2 * u - 1), lip_y + depth * math.sqrt(max(0.0, 1 - (2 * u - 1) ** 2))
+
+        middle = at(lip_y)
+        outer_top, inner_top = at(lip_y - UPPER_LIP_STROKE / 2), at(lip_y + UPPER_LIP_STROKE / 2)
+        outer_bottom = inner_bottom = opening
+    outer = ([middle(0.0)] + [outer_top(k / 6) for k in range(1, 6)]
+             + [middle(1.0)] + [outer_bottom(k / 6) for k in range(5, 0, -1)])
+    # iBUG's inner corners sit a little inside the outer ones
+    inner = ([middle(0.05)] + [inner_top(k / 4) for k in range(1, 4)]
+             + [middle(0.95)] + [inner_bottom(k / 4) for k in range(3, 0, -1)])
+    return outer + inner
+
+
+def face_landmarks(f: Face) -> list[Point]:
+    """The 68 landmarks of the drawn face in face-local units (dlib's order)."""
+    return _jaw(f) + _brow(f, -1) + _brow(f, 1) + _nose(f) + _eye(f, -1) + _eye(f, 1) + _mouth(f)
+
+
+def landmarks_of(toy: ToyFace, size: int) -> np.ndarray:
+    """68 x 2 landmarks in the pixels of the ``size`` image, which spans [0, size] x [0, size]."""
+    # PIL fills a polygon with its vertices in those coordinates (pixel centres at +0.5: a disc drawn
+    # round (100, 100) fills pixels whose centres average (100, 100)), and the Lanczos resize keeps
+    # the convention, so the supersampled drawing's coordinates just shrink by SUPERSAMPLE.
+    hi = Placement(toy.pose, size * SUPERSAMPLE).pts(face_landmarks(toy.face))
+    return np.asarray(hi, dtype=np.float64) / SUPERSAMPLE
+
+
+def landmarks_entry(file_path: str, category: str, landmarks: np.ndarray, size: int) -> dict:
+    """One face in the layout of FFHQ's ffhq-dataset-v2.json (without its thumbnail, in_the_wild and
+    metadata parts, which a drawn face has nothing for). FFHQ's landmarks are dlib's, with pixel
+    centres at integers, so the file holds ``landmarks - 0.5``: it means what FFHQ's file means."""
+    return {"category": category,
+            "image": {"file_path": file_path, "pixel_size": [size, size],
+                      "face_landmarks": [[round(float(x) - 0.5, 2), round(float(y) - 0.5, 2)]
+                                         for x, y in landmarks]}}
+
+
+def write_landmarks(path: Path, entries: Sequence[dict]) -> None:
+    """Writes the entries under the running keys "0", "1", ... atomically (no half-written file)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps({str(i): entry for i, entry in enumerate(entries)}))
+    os.replace(tmp, path)
+
+
 # ----------------------------------------------------------------------------- files and CLI
 
 
@@ -752,6 +973,7 @@ def make_toyfaces(out_dir: str | Path, size: int = 64, n_train: int = 400, n_tes
         for name in OWNED_SUBDIRS:
             if (out / name).exists():
                 shutil.rmtree(out / name)
+        (out / LANDMARKS_FILE).unlink(missing_ok=True)  # it would describe the cleared images
     subdirs = PAIRED_SUBDIRS if paired else SUBDIRS
     for name in subdirs:
         (out / name).mkdir(parents=True, exist_ok=True)
@@ -759,13 +981,19 @@ def make_toyfaces(out_dir: str | Path, size: int = 64, n_train: int = 400, n_tes
     faces = [(images_of_train_face, i) for i in range(n_train)]
     faces += [(images_of_test_face, i) for i in range(n_test)]
     bar = _progress(len(faces))
+    entries = []  # trainA's faces come first, then testA's, as the loop writes them
     for images_of, i in faces:
         for name, img in images_of(seed, i, size, paired).items():
             img.save(out / name / f"{i:05d}.png")
+            if name in LANDMARK_FOLDERS:
+                stream, category = LANDMARK_FOLDERS[name]
+                toy = sample_toyface(face_rng(seed, stream, i))  # a fresh generator: the image's are untouched
+                entries.append(landmarks_entry(f"{name}/{i:05d}.png", category, landmarks_of(toy, size), size))
         if bar is not None:
             bar.update()
     if bar is not None:
         bar.close()
+    write_landmarks(out / LANDMARKS_FILE, entries)
     return {name: n_test if name.startswith("test") else n_train for name in subdirs}
 
 

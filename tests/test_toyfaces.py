@@ -1,14 +1,20 @@
 """Tests for datasets/make_toyfaces.py (small counts, tiny images: runs in a few seconds)."""
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
+import json
 import math
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
+
+from util.faces.align import angle_degrees, ffhq_quad, quad_mask, quad_side
+from util.masks import MaskRenderer
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE, N_TRAIN, N_TEST = 32, 6, 4
@@ -40,6 +46,10 @@ def _arr(path: Path) -> np.ndarray:
     return np.asarray(Image.open(path)).astype(np.int16)
 
 
+def _landmarks(out: Path) -> dict:
+    return json.loads((out / tf.LANDMARKS_FILE).read_text())
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("toy") / "toyfaces"
@@ -49,8 +59,9 @@ def data(tmp_path_factory) -> Path:
 
 
 def _check_layout(out: Path, expected: dict[str, int], wide: tuple[str, ...] = ()) -> None:
-    """Exactly the ``expected`` sub-folders with their counts of NNNNN.png; AB images in ``wide``."""
-    assert sorted(p.name for p in out.iterdir()) == sorted(expected)
+    """Exactly the ``expected`` sub-folders with their counts of NNNNN.png (and the landmarks file);
+    AB images in ``wide``."""
+    assert sorted(p.name for p in out.iterdir()) == sorted([*expected, tf.LANDMARKS_FILE])
     for sub, n in expected.items():
         names = sorted(p.name for p in (out / sub).iterdir())
         assert names == [f"{i:05d}.png" for i in range(n)]
@@ -191,6 +202,11 @@ def test_overwrite_replaces_only_owned_folders(tmp_path: Path, capsys) -> None:
     for sub, n in {"trainA": 1, "trainB": 1, "testA": 1, "testB": 1, "testmask": 1}.items():
         assert len(list((out / sub).iterdir())) == n, "stale files from the old run must be gone"
     assert (out / "trainA" / "00000.png").read_bytes() != old
+    meta = _landmarks(out)
+    assert [e["image"]["file_path"] for e in meta.values()] == ["trainA/00000.png", "testA/00000.png"]
+    toy = tf.sample_toyface(tf.face_rng(3, tf.STREAM_TRAIN_A, 0))  # the new run's face, not the old one's
+    # the file holds dlib's convention (pixel centres at integers), as FFHQ's does
+    assert np.allclose(meta["0"]["image"]["face_landmarks"], tf.landmarks_of(toy, SIZE) - 0.5, atol=0.006)
 
 
 def test_empty_existing_folder_is_fine(tmp_path: Path) -> None:
@@ -270,4 +286,181 @@ def test_paired_command_line_and_overwrite_of_the_unpaired_layout(tmp_path: Path
     assert tf.main(base + ["--paired"]) == 2  # not over the unpaired layout without --overwrite
     assert tf.main(base + ["--paired", "--overwrite"]) == 0
     assert "2 train, 1 test triples (AB pairs" in capsys.readouterr().out
-    assert sorted(p.name for p in out.iterdir()) == sorted(tf.PAIRED_SUBDIRS), "no stale trainA/trainB"
+    assert sorted(p.name for p in out.iterdir()) == sorted([*tf.PAIRED_SUBDIRS, tf.LANDMARKS_FILE]), \
+        "no stale trainA/trainB"
+    assert [e["image"]["file_path"] for e in _landmarks(out).values()] == ["testA/00000.png"]
+
+
+# ----------------------------------------------------------------------------- landmarks.json
+# The pixel checks below look at the written images only: skin colour and pose come from the
+# sampled parameters, where the features are is measured on the pixels.
+BIG = 256  # large enough that a pixel is a small error
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory) -> Path:
+    # trainA 0-2 and testA 0-3 hold every nose style and every mouth style, dark and light skin, glasses
+    out = tmp_path_factory.mktemp("toy") / "toyfaces256"
+    _generate(out, size=BIG, n_train=3, n_test=4)
+    return out
+
+
+def _big_faces(out: Path):
+    """(toy parameters, image as float RGB, its 68 x 2 landmarks) of every unmasked face in ``out``."""
+    for entry in _landmarks(out).values():
+        path = entry["image"]["file_path"]
+        stream = tf.STREAM_TRAIN_A if path.startswith("trainA") else tf.STREAM_TEST
+        toy = tf.sample_toyface(tf.face_rng(0, stream, int(path[-9:-4])))
+        marks = np.array(entry["image"]["face_landmarks"]) + 0.5  # the file's dlib convention -> centres at +0.5
+        yield toy, _arr(out / path).astype(float), marks
+
+
+def _at(img: np.ndarray, p) -> np.ndarray:
+    """The pixel that contains point p (pixel (i, j) spans [i, i + 1) x [j, j + 1))."""
+    return img[int(math.floor(p[1])), int(math.floor(p[0]))]
+
+
+def _blob(img: np.ndarray, skin, seed, tol: float) -> np.ndarray:
+    """(x, y) centres of the pixels of the region unlike skin by more than tol that most of the pixels
+    within 2 px of ``seed`` belong to (a thin dark line can come close to a dark skin)."""
+    unlike = (np.linalg.norm(img - np.asarray(skin, float), axis=-1) > tol).astype(np.uint8)
+    labels = cv2.connectedComponents(unlike, connectivity=4)[1]
+    x, y = int(math.floor(seed[0])), int(math.floor(seed[1]))
+    near = labels[y - 2:y + 3, x - 2:x + 3]
+    assert near.any(), f"no feature at {seed}"
+    label = np.bincount(near[near > 0]).argmax()
+    ys, xs = np.nonzero(labels == label)
+    return np.column_stack([xs, ys]) + 0.5
+
+
+def _frame(a, b):
+    """Unit vectors along a -> b and at right angles to it (pointing down the face)."""
+    u = (np.asarray(b, float) - a) / np.hypot(*(np.asarray(b, float) - a))
+    return u, np.array([-u[1], u[0]])
+
+
+def test_landmarks_file_has_ffhq_layout(data: Path, paired: Path) -> None:
+    for out, folders in ((data, ("trainA", "testA")), (paired, ("testA",))):
+        meta = _landmarks(out)
+        names = [f"{sub}/{i:05d}.png" for sub in folders for i in range(N_TRAIN if sub == "trainA" else N_TEST)]
+        assert list(meta) == [str(i) for i in range(len(names))]
+        assert [e["image"]["file_path"] for e in meta.values()] == names  # trainA first, in name order
+        for entry in meta.values():
+            assert set(entry) == {"category", "image"}
+            image = entry["image"]
+            assert entry["category"] == ("training" if image["file_path"].startswith("trainA/") else "validation")
+            assert set(image) == {"file_path", "pixel_size", "face_landmarks"}
+            with Image.open(out / image["file_path"]) as im:
+                assert image["pixel_size"] == list(im.size)
+            points = image["face_landmarks"]
+            assert len(points) == 68 and all(len(p) == 2 for p in points)
+            assert all(isinstance(v, float) and round(v, 2) == v for p in points for v in p)
+            assert all(0 <= v <= SIZE for p in points for v in p)
+    assert not list(data.glob(".*.tmp")), "the temporary file is renamed into place"
+
+
+def test_eye_landmarks_span_the_drawn_eyes(big: Path) -> None:
+    measured = 0
+    for toy, img, lm in _big_faces(big):
+        for eye in (lm[36:42], lm[42:48]):
+            centre = eye.mean(axis=0)
+            assert np.linalg.norm(_at(img, centre)) < 120, "the eye's centre is on its dark iris and pupil"
+            if toy.face.glasses is not None:
+                continue  # the frame's anti-aliased rim can join it to the eye: no clean outline to measure
+            blob = _blob(img, toy.face.skin, centre, tol=25)
+            u, v = _frame(eye[0], eye[3])
+            along, across = blob @ u, blob @ v
+            assert abs(along.min() - eye[0] @ u) < 1.5 and abs(along.max() - eye[3] @ u) < 1.5, "corners"
+            # the lid points are a third of the way in from the corners, so the eye reaches a little
+            # beyond them (and the upper lid's dark stroke a pixel more)
+            assert -2.5 < across.min() - min(eye[1] @ v, eye[2] @ v) < 0.5, "upper lid"
+            assert -0.5 < across.max() - max(eye[4] @ v, eye[5] @ v) < 2.5, "lower lid"
+            measured += 1
+    assert measured >= 6
+
+
+def test_jaw_landmarks_lie_on_the_head_outline(big: Path) -> None:
+    for toy, img, lm in _big_faces(big):
+        skin = np.asarray(toy.face.skin, float)
+        tol = 0.08 * np.linalg.norm(skin)  # the outline is drawn 20% darker than the skin
+        centre = lm.mean(axis=0)
+        for k in range(2, 15):  # 0, 1, 15 and 16 may lie under hair or a glasses arm
+            t = lm[k + 1] - lm[k - 1]
+            n = np.array([t[1], -t[0]]) / np.hypot(*t)
+            n *= np.sign((lm[k] - centre) @ n)  # outwards
+            assert np.linalg.norm(_at(img, lm[k] - 3 * n) - skin) < tol, f"point {k}: skin inside"
+            steps = np.arange(-3, 3.01, 0.25)
+            edge = next(s for s in steps if np.linalg.norm(_at(img, lm[k] + s * n) - skin) > tol)
+            assert -1.5 <= edge <= 1.0, f"point {k}: the skin ends {edge} px from it"
+
+
+def test_mouth_landmarks_span_the_drawn_mouth(big: Path) -> None:
+    styles = set()
+    for toy, img, lm in _big_faces(big):
+        styles.add(toy.face.mouth_style)
+        blob = _blob(img, toy.face.skin, (lm[62] + lm[66]) / 2, tol=10)
+        u, v = _frame(lm[48], lm[54])
+        along, across = blob @ u, blob @ v
+        assert abs(along.min() - lm[48] @ u) < 2 and abs(along.max() - lm[54] @ u) < 2, "mouth corners"
+        middle = across[np.abs(along - (lm[51] + lm[57]) @ u / 2) < 1]
+        assert abs(middle.min() - lm[51] @ v) < 2 and abs(middle.max() - lm[57] @ v) < 2, "top and bottom"
+        for k in range(48, 68):
+            near = img[int(lm[k][1]) - 2:int(lm[k][1]) + 3, int(lm[k][0]) - 2:int(lm[k][0]) + 3]
+            assert (np.linalg.norm(near - toy.face.skin, axis=-1) > 10).any(), f"point {k} is off the mouth"
+    assert styles == {"smile", "lips", "open"}
+
+
+def test_nose_and_brow_landmarks_sit_on_drawn_marks(big: Path) -> None:
+    on_dark_mark = {"line": [33], "button": [32, 34], "wedge": [31, 32, 33, 34, 35]}  # where each style draws
+    for toy, img, lm in _big_faces(big):
+        lum = img @ [0.299, 0.587, 0.114]
+        dark = 0.85 * float(np.dot(toy.face.skin, [0.299, 0.587, 0.114]))
+        for k in on_dark_mark[toy.face.nose_style]:
+            x, y = int(lm[k][0]), int(lm[k][1])
+            assert lum[y - 1:y + 2, x - 1:x + 2].min() < dark, f"{toy.face.nose_style} nose: point {k}"
+        assert lm[27][1] < lm[30][1] < lm[33][1] < lm[51][1], "bridge, tip, base, mouth from the top down"
+        # Brow points are on the brow's upper edge, so the brow is right below them. (Brows in a hair
+        # colour that, 30% darker, matches the skin cannot be seen; these faces' brows all stand out.)
+        _, down = _frame(lm[36], lm[45])
+        for k in (18, 19, 20, 23, 24, 25):
+            assert np.linalg.norm(_at(img, lm[k] + 1.5 * down) - toy.face.skin) > 20, f"brow point {k}"
+
+
+def test_landmarks_turn_with_the_pose(big: Path) -> None:
+    toy = tf.sample_toyface(tf.face_rng(0, tf.STREAM_TEST, 1))
+    toy = dataclasses.replace(toy, pose=dataclasses.replace(toy.pose, angle=25.0))
+    img = np.asarray(tf.render_face(toy, BIG, False)).astype(float)
+    lm = tf.landmarks_of(toy, BIG)
+    eyes = [lm[36:42].mean(axis=0), lm[42:48].mean(axis=0)]
+    measured = [_blob(img, toy.face.skin, e, tol=25).mean(axis=0) for e in eyes]  # the eyes as drawn
+    for e, m in zip(eyes, measured):
+        assert np.hypot(*(e - m)) < 2
+    for a, b in ((eyes[0], eyes[1]), (measured[0], measured[1]), (lm[0], lm[16]), (lm[48], lm[54])):
+        assert math.degrees(math.atan2(b[1] - a[1], b[0] - a[0])) == pytest.approx(25.0, abs=2)
+    # and the written faces, posed at a few degrees either way
+    for toy, _, lm in _big_faces(big):
+        eye_line = lm[42:48].mean(axis=0) - lm[36:42].mean(axis=0)
+        assert math.degrees(math.atan2(eye_line[1], eye_line[0])) == pytest.approx(toy.pose.angle, abs=0.5)
+
+
+def test_ffhq_alignment_frames_the_toy_head(big: Path) -> None:
+    for toy, img, lm in _big_faces(big):
+        quad = ffhq_quad(lm)
+        half = toy.pose.scale * BIG  # the head's half-height in pixels
+        head_centre = np.array([toy.pose.cx, toy.pose.cy]) * BIG
+        # FFHQ centres a little above the middle of the head (between the eyes and the mouth)
+        assert np.hypot(*(quad.mean(axis=0) - head_centre)) < 0.2 * half
+        assert 2.1 * half < quad_side(quad) < 3.4 * half
+        assert angle_degrees(quad) == pytest.approx(toy.pose.angle, abs=1)
+        inside = quad_mask(quad, BIG, BIG)
+        head = tf.Placement(toy.pose, BIG).pts(tf.outline_points(toy.face, 0, 2 * math.pi))
+        assert all(inside[int(y), int(x)] for x, y in head), "the whole head is in the crop"
+
+
+def test_mask_renderer_puts_a_mask_on_the_toy_landmarks(big: Path) -> None:
+    for toy, img, lm in list(_big_faces(big))[:2]:
+        opacity = MaskRenderer().render(img.astype(np.uint8), lm, key="x").opacity
+        assert _at(opacity, lm[30]) > 200, "the nose tip is covered"
+        assert _at(opacity, lm[48:68].mean(axis=0)) > 200, "the mouth is covered"
+        for eye in (lm[36:42], lm[42:48]):
+            assert _at(opacity, eye.mean(axis=0)) == 0, "the eyes are not"
