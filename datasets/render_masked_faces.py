@@ -376,6 +376,12 @@ def aligned_face(job: Job, face: Face, photo: np.ndarray) -> tuple[np.ndarray, n
     return crop, (marks - 0.5) @ to_crop[:, :2].T + to_crop[:, 2] + 0.5
 
 
+def is_plain_rgb_png(path: Path) -> bool:
+    """A PNG whose decoded pixels are its RGB values as they are (no alpha, palette, 16 bits or turn)."""
+    with Image.open(path) as im:
+        return im.format == "PNG" and im.mode == "RGB" and im.getexif().get(0x0112, 1) == 1
+
+
 def encode(picture: np.ndarray, fmt: str) -> bytes:
     buffer = io.BytesIO()
     if fmt == "jpg":  # MaskedFace-Net's own format; 4:4:4 keeps the mask's edge in colour
@@ -410,9 +416,14 @@ def render_face(job: Job, face: Face) -> dict:
     rendered = renderer_for(job, wear).render(crop, marks, face.source)
     timed("render")
     out, paths = Path(job.out), face.paths(wear, job.width, job.format)
+    source = Path(job.src) / face.source
     for kind, picture, fmt in (("unmasked", crop, "png"), ("mask", rendered.opacity, "png"),
                                ("masked", rendered.photo, job.format)):
         if (out / paths[kind]).is_file():  # written whole by a run that stopped before the rest
+            continue
+        if kind == "unmasked" and crop is photo and is_plain_rgb_png(source):
+            # an FFHQ image at its own size is already the unmasked face: a copy saves the encoding
+            write_atomically(out / paths[kind], lambda f: f.write(source.read_bytes()))
             continue
         data = encode(picture, fmt)
         write_atomically(out / paths[kind], lambda f: f.write(data))

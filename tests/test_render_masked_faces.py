@@ -503,3 +503,33 @@ def test_benchmark_dataset_mode_reports_per_core_rates(tmp_path):
     assert row["faces_per_s_per_core"] == pytest.approx(1 / sum(stages.values()))
     assert row["render_alone_faces_per_s_per_core"] > row["faces_per_s_per_core"] > 0
     assert "faces/s/core" in done.stdout
+
+
+def test_the_toy_faces_render_as_ffhq_does(tmp_path):
+    """make_toyfaces.py's landmarks.json is taken as FFHQ's metadata: no detection, each mask over
+    its toy face's nose and mouth and clear of its eyes, and the paired split on top."""
+    from datasets import make_toyfaces
+
+    toy = tmp_path / "toy"
+    make_toyfaces.make_toyfaces(toy, size=96, n_train=8, n_test=2)
+    out = tmp_path / "out"
+    assert run("--src", str(toy / "trainA"), "--landmarks", str(toy / "landmarks.json"), "--out", str(out),
+               "--size", "96", "--format", "png", "--wear_mix", "correct:1", "--paired", "--n_test", "2",
+               "--workers", "1") == 0
+    meta = json.loads((toy / "landmarks.json").read_text())
+    rows = labels(out)
+    assert len(rows) == 8 and {r["class"] for r in rows} == {"CMFD"}
+    for r in rows:
+        entry = meta[r["index"]]["image"]
+        assert entry["file_path"] == f"trainA/{Path(r['source']).name}"
+        marks = np.asarray(entry["face_landmarks"]) + 0.5
+        opacity = np.asarray(Image.open(out / r["mask"]))
+
+        def at(p):
+            return opacity[int(p[1]), int(p[0])]
+
+        assert at(marks[30]) > 127 and at(marks[[62, 66]].mean(axis=0)) > 127
+        assert at(marks[36:42].mean(axis=0)) == 0 and at(marks[42:48].mean(axis=0)) == 0
+        assert np.array_equal(np.asarray(Image.open(out / r["unmasked"])),
+                              np.asarray(Image.open(toy / "trainA" / Path(r["source"]).name)))
+    assert len(list((out / "paired" / "train").iterdir())) == 6
