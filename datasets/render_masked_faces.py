@@ -92,8 +92,9 @@ PROG = "render_masked_faces.py"
 # suffix names what the mask covers (_Mask_Mouth_Chin: the nose is out)
 CLASSES = {"correct": ("CMFD", "_Mask"), "nose": ("IMFD", "_Mask_Mouth_Chin"),
            "chin": ("IMFD", "_Mask_Nose_Mouth"), "nose_mouth": ("IMFD", "_Mask_Chin")}
-# MaskedFace-Net's own proportions: 67,193 CMFD and 69,823 IMFD images (about half each), and within
-# IMFD about 80% with the nose uncovered, 10% the chin, 10% nose and mouth (Cabani et al. 2021)
+# MaskedFace-Net's own balance: 67,193 CMFD and 69,823 IMFD images (its README: about half each), and
+# within IMFD about 80% with the nose uncovered, the rest split between the chin and nose and mouth
+# uncovered (Cabani et al. 2021)
 DEFAULT_WEAR_MIX = "correct:0.5,nose:0.4,chin:0.05,nose_mouth:0.05"
 LABEL_COLUMNS = ["file", "mask", "unmasked", "source", "index", "identity", "mask_type", "color", "pattern",
                  "wear", "class"]
