@@ -216,7 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     resolve_architecture(opt, given, run_dir)
     opt.gpu_id_list = usable_gpu_ids(opt.gpu_ids, "test.py")
     device = select_device(opt.gpu_id_list)
-    acceleration.check_amp(device, opt.amp)
+    opt.amp_resolved = acceleration.choose_amp(opt.amp, device, lambda line: print(f"test.py: warning: {line}"))
+    acceleration.check_amp(device, opt.amp_resolved)
     acceleration.configure_backends(device, opt.cudnn_benchmark)
     label = checkpoint_label(opt)
 
@@ -243,7 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UserError(f"cannot write results into {out_dir}: {err.strerror or err}; check --results_dir "
                         "(free space, permissions)") from err
     print(f"test.py: translated {total} images with {net_path(run_dir, label, generator_files(opt)[0]).name}"
-          f"{' and its partner' if opt.model == 'cycle_gan' else ''}; results in {out_dir}"
+          f"{' and its partner' if opt.model == 'cycle_gan' else ''}"
+          f"{f' (--amp auto: {opt.amp_resolved})' if opt.amp == 'auto' else ''}; results in {out_dir}"
           + (f"; {len(skipped)} unreadable images skipped" if skipped else ""))
     return 0
 

@@ -30,7 +30,7 @@ import torch
 from tqdm import tqdm
 
 from data import close_loader, train_loader
-from models import MODELS, acceleration, other_model_hint
+from models import MODELS, acceleration, memory, other_model_hint
 from models.common import loss_values
 from models.networks import size_multiple
 from options.base_options import (DISCRIMINATOR_FLAGS, GENERATOR_FLAGS, adopt_run_flags, check_size_fits_generator,
@@ -122,20 +122,25 @@ def train(opt, given: set[str], parser, ctx: distributed.Context, argv: list[str
     opt.rank, opt.world_size = ctx.rank, ctx.world_size
     seed_everything(opt.seed)
     # checks the data folders before anything is written
-    loader, sampler = train_loader(opt, ctx.rank, ctx.world_size, min_side=min_image_side(opt),
-                                   size_multiple=size_multiple(opt.netG))
+    loader, sampler = train_loader(opt, ctx, min_side=min_image_side(opt), size_multiple=size_multiple(opt.netG))
     cleanup.callback(close_loader, loader)  # its workers stop when training does, however it ends
     if opt.batch_size > sampler.num_samples:
         share = f" per process ({ctx.world_size} processes)" if ctx.distributed else ""
         raise UserError(f"--batch_size {opt.batch_size} is larger than the {sampler.num_samples} samples of an "
                         f"epoch{share}: lower --batch_size or add images")
     device = ctx.device
-    acceleration.check_amp(device, opt.amp)
+    # one precision for the whole run: rank 0's choice (its machine's), checked on every rank's device below
+    opt.amp_resolved = distributed.broadcast_object(
+        ctx, acceleration.choose_amp(opt.amp, device, lambda line: say(f"train.py: warning: {line}")))
+    acceleration.check_amp(device, opt.amp_resolved)
     acceleration.configure_backends(device, opt.cudnn_benchmark)
     if ctx.distributed and opt.norm == "batch" and device.type == "cpu":
         say("train.py: note: SyncBatchNorm needs GPUs; on the CPU each process normalises its own batch")
 
-    model = MODELS[opt.model](opt, device, ddp=ctx.distributed)
+    memory.check_fits(MODELS[opt.model], opt, device)  # milliseconds, where building could swap for minutes
+    with memory.out_of_memory_as_user_error(f"building the networks on {device}",
+                                            "lower --ngf and --ndf, or choose a smaller --netG"):
+        model = MODELS[opt.model](opt, device, ddp=ctx.distributed)
     if ctx.distributed:  # same initial weights everywhere (DDP checks), then each rank its own dropout
         seed_everything(opt.seed + ctx.rank)
     first_epoch, skip, total_iters, state = opt.epoch_count, 0, 0, {}
@@ -166,9 +171,12 @@ def train(opt, given: set[str], parser, ctx: distributed.Context, argv: list[str
     n_samples = len(loader.dataset)
     processes = f", {ctx.world_size} processes" if ctx.distributed else ""
     say(f"train.py: {opt.model}, {loader.dataset.describe()}, {n_samples} samples per epoch, "
-        f"epochs {first_epoch}..{last_epoch}, device {device}{processes}, seed {opt.seed}, checkpoints in {run_dir}")
+        f"epochs {first_epoch}..{last_epoch}, device {device}{processes}{amp_note(opt)}, seed {opt.seed}, "
+        f"checkpoints in {run_dir}")
 
     guard = resilience.LossGuard(model.loss_names) if opt.nan_policy == "stop" else None
+    step_advice = (f"lower --batch_size (now {opt.batch_size}) or --crop_size (now {opt.crop_size}), or --ngf and "
+                   "--ndf, or choose a smaller --netG")
     g_losses = generator_losses(model.loss_names)
     bad_images = resilience.BadImages(opt.max_bad_images, report=say)
     bad_images.seen.update(state.get("bad_images", {}))
@@ -201,8 +209,9 @@ def train(opt, given: set[str], parser, ctx: distributed.Context, argv: list[str
             for batch in bar:
                 t_start = time.time()
                 bad_images.add(batch["bad"])
-                model.set_input(batch)
-                losses = model.optimize_parameters()
+                with memory.out_of_memory_as_user_error(f"in a training step on {device}", step_advice):
+                    model.set_input(batch)
+                    losses = model.optimize_parameters()
                 n = batch["A"].size(0) * ctx.world_size  # images of the global batch, all ranks together
                 total_iters, epoch_iter = total_iters + n, epoch_iter + n
                 global_losses = distributed.mean_over_ranks(ctx, torch.stack(list(losses.values())))
@@ -259,6 +268,11 @@ def train(opt, given: set[str], parser, ctx: distributed.Context, argv: list[str
     extra = f"; {nan_skipped} steps skipped for non-finite values" if nan_skipped else ""
     say(f"train.py: done; checkpoints in {run_dir}{extra}")
     return 0
+
+
+def amp_note(opt) -> str:
+    """What ``--amp auto`` chose, for the start-up line (nothing for an explicit --amp)."""
+    return f", --amp auto: {opt.amp_resolved}" if opt.amp == "auto" else ""
 
 
 def resume_command(argv: list[str]) -> str:

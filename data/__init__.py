@@ -13,7 +13,8 @@ from torch.utils.data import DataLoader, DistributedSampler, default_collate
 from data.datasets import DATASETS, AlignedDataset, SingleDataset, UnalignedDataset  # noqa: F401
 from data.image_folder import header_size
 from data.transforms import SIZE_DEPENDENT_MODES, output_size
-from util.errors import UserError
+from util import distributed
+from util.errors import UserError, one_line
 from util.resilience import ignore_stop_signals
 
 
@@ -73,16 +74,16 @@ def loader_workers(num_threads: int) -> int:
     return min(num_threads, cores)
 
 
-def train_loader(opt, rank: int = 0, world_size: int = 1, min_side: int = 1,
+def train_loader(opt, ctx: distributed.Context = distributed.Context(), min_side: int = 1,
                  size_multiple: int = 4) -> tuple[DataLoader, UnalignedSampler]:
     """The training DataLoader over ``<dataroot>/<phase>A|B`` (or, with ``--dataset_mode aligned``, the
-    AB images of ``<dataroot>/<phase>``) and its sampler (this rank's share).
+    AB images of ``<dataroot>/<phase>``) and its sampler (process ``ctx.rank``'s share).
 
     The files' headers are checked first where a bad file would only show up later: mixed sizes
     under a size-keeping ``--preprocess`` with batches above 1, sides the generator cannot take
-    (not multiples of ``size_multiple``, :func:`check_sizes_fit`), and AB images of odd width.
-    Workers stay alive across epochs, and batches go to pinned memory for asynchronous copies
-    when training on a GPU.
+    (not multiples of ``size_multiple``, :func:`check_sizes_fit`), and AB images of odd width. Under
+    torchrun rank 0 alone reads the headers (:func:`shared_header_sizes`). Workers stay alive across
+    epochs, and batches go to pinned memory for asynchronous copies when training on a GPU.
     """
     a_nc, b_nc = (opt.input_nc, opt.output_nc) if opt.direction == "AtoB" else (opt.output_nc, opt.input_nc)
     aligned = getattr(opt, "dataset_mode", "unaligned") == "aligned"
@@ -90,12 +91,13 @@ def train_loader(opt, rank: int = 0, world_size: int = 1, min_side: int = 1,
         opt.dataroot, opt.phase, opt.max_dataset_size, opt.preprocess, opt.load_size, opt.crop_size,
         flip=not opt.no_flip, train=True, channels_A=a_nc, channels_B=b_nc, min_side=min_side)
     sampler = UnalignedSampler(len(dataset.A_paths), len(dataset.B_paths), opt.serial_batches, opt.seed,
-                               num_replicas=world_size, rank=rank, paired=aligned)
+                               num_replicas=ctx.world_size, rank=ctx.rank, paired=aligned)
     if aligned:
-        check_aligned_files(dataset.AB_paths, str(dataset.root), opt, min_side, size_multiple)
+        check_aligned_files(dataset.AB_paths, str(dataset.root), opt, min_side, size_multiple,
+                            sizes=shared_header_sizes(dataset.AB_paths, ctx))
     elif opt.preprocess in SIZE_DEPENDENT_MODES and (opt.batch_size > 1 or size_multiple > 4):
         for domain, paths in (("A", dataset.A_paths), ("B", dataset.B_paths)):
-            sizes = header_sizes(paths)
+            sizes = shared_header_sizes(paths, ctx)
             check_sizes_fit(paths, sizes, opt, size_multiple)
             if opt.batch_size > 1:
                 check_one_size(paths, f"{opt.dataroot}/{opt.phase}{domain}", opt, min_side, sizes)
@@ -133,6 +135,28 @@ def header_sizes(paths: list[str]) -> list[tuple[int, int] | None]:
     """Each file's (width, height) from its header (None where PIL cannot open it), read in threads."""
     with ThreadPoolExecutor(SCAN_THREADS) as pool:
         return list(pool.map(header_size, paths, chunksize=64))
+
+
+def shared_header_sizes(paths: list[str], ctx: distributed.Context) -> list[tuple[int, int] | None]:
+    """:func:`header_sizes` read by rank 0 alone and sent to the other ranks (a single process: read).
+
+    Every rank opening every header multiplies the start-up wait on a network file system by the
+    number of processes. With the sizes in hand every rank runs the same checks on the same data, so
+    a bad folder stops all of them alike, each with the same one-line error. Should the scan itself
+    fail on rank 0, the others are told so instead of waiting for sizes that never come.
+    """
+    sizes, failure = None, None
+    if ctx.is_main:
+        try:
+            sizes = header_sizes(paths)
+        except Exception as err:
+            failure = one_line(f"{type(err).__name__}: {err}")
+            distributed.broadcast_object(ctx, (None, failure))
+            raise
+    sizes, failure = distributed.broadcast_object(ctx, (sizes, failure))
+    if failure is not None:
+        raise UserError(f"rank 0 could not read the image headers ({failure}); see its error")
+    return sizes
 
 
 def preprocessed_sizes(paths: list[str], preprocess: str, load_size: int, crop_size: int,
@@ -199,11 +223,12 @@ def check_sizes_fit(paths: list[str], sizes: list[tuple[int, int] | None], opt, 
                     f"{multiple}, or crop them at load time (e.g. --preprocess crop --crop_size {multiple})")
 
 
-def check_even_widths(paths: list[str], folder: str) -> list[tuple[int, int] | None]:
+def check_even_widths(paths: list[str], folder: str,
+                      sizes: list[tuple[int, int] | None] | None = None) -> list[tuple[int, int] | None]:
     """Refuse AB images of odd width (A and B cannot be cut apart evenly) from their headers, before
-    anything is written; returns the sizes read. Training would otherwise replace such a file at
-    every epoch, or stop hours in if too many are odd."""
-    sizes = header_sizes(paths)
+    anything is written; returns the sizes (read here unless given). Training would otherwise
+    replace such a file at every epoch, or stop hours in if too many are odd."""
+    sizes = header_sizes(paths) if sizes is None else sizes
     odd = [(path, size) for path, size in zip(paths, sizes) if size is not None and size[0] % 2]
     if odd:
         (path, (w, h)), more = odd[0], f" (and {len(odd) - 1} more in {folder})" if len(odd) > 1 else ""
@@ -217,11 +242,12 @@ def half_sizes(sizes: list[tuple[int, int] | None]) -> list[tuple[int, int] | No
     return [None if size is None else (size[0] // 2, size[1]) for size in sizes]
 
 
-def check_aligned_files(paths: list[str], folder: str, opt, min_side: int = 1, size_multiple: int = 4) -> None:
-    """The training checks of AB images from one header scan: even widths, halves the generator can
-    take (:func:`check_sizes_fit`), and one size of the halves where batches need it
-    (:func:`check_one_size`)."""
-    halves = half_sizes(check_even_widths(paths, folder))
+def check_aligned_files(paths: list[str], folder: str, opt, min_side: int = 1, size_multiple: int = 4,
+                        sizes: list[tuple[int, int] | None] | None = None) -> None:
+    """The training checks of AB images from one header scan (``sizes``, where already read): even
+    widths, halves the generator can take (:func:`check_sizes_fit`), and one size of the halves
+    where batches need it (:func:`check_one_size`)."""
+    halves = half_sizes(check_even_widths(paths, folder, sizes))
     check_sizes_fit(paths, halves, opt, size_multiple, halves=True)
     if opt.batch_size > 1 and opt.preprocess in SIZE_DEPENDENT_MODES:
         check_one_size(paths, f"{folder} (A and B halves)", opt, min_side, sizes=halves)

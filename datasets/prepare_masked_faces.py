@@ -567,7 +567,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     for flag in ("ffhq", "maskedfacenet"):
         if not Path(getattr(args, flag)).is_dir():
             raise UserError(f"--{flag} {getattr(args, flag)} is not a folder: download the data set "
-                            "(see README, 'Curating FFHQ and MaskedFace-Net') and point the flag at it")
+                            "(see docs/datasets.md) and point the flag at it")
     if args.masks:
         masks, maskedfacenet = Path(args.masks).resolve(), Path(args.maskedfacenet).resolve()
         if not masks.is_dir():

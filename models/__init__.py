@@ -6,7 +6,9 @@ trainable model extends :class:`models.common.GANModel` and exposes ``set_input`
 ``optimize_parameters`` (returning detached losses named by ``loss_names``), ``visuals``,
 ``translate``, ``save``, ``load``, ``training_state``/``load_training_state``,
 ``update_learning_rate``, ``current_lr``, ``skipped_step`` and ``eval``; ``GENERATOR_FILES`` names
-the classic files test.py reads. ``test`` exposes ``translate``, ``load`` and ``eval``.
+the classic files test.py reads; the static ``build_networks(opt)`` makes its networks, which
+:mod:`models.memory` also calls on the meta device to size them before train.py builds anything.
+``test`` exposes ``translate``, ``load`` and ``eval``.
 """
 from pathlib import Path
 

@@ -5,11 +5,18 @@ A network is kept twice over: the plain ``nn.Module`` (whose parameters the opti
 whose state dict is saved, so checkpoints keep the classic key layout whatever the settings) and a
 *runner* that calls it: compiled, then wrapped for several GPUs. ``--amp none`` without the other
 flags makes the runner the module itself, the classic fp32 eager path.
+
+``--amp auto`` is settled here once per launch (:func:`resolve_amp`): bf16 where the device computes
+it natively, otherwise plain fp32. Every entry point (train.py, test.py, scripts/mask_photos.py,
+scripts/benchmark.py) calls :func:`choose_amp` and runs and records what it returns.
 """
 from __future__ import annotations
 
 import contextlib
 import inspect
+import sys
+from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -17,6 +24,83 @@ from torch import nn
 from util.errors import UserError
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+# CPU instructions that compute bf16 natively, as Linux names them in /proc/cpuinfo: AVX-512 BF16
+# (Cooper Lake, Sapphire Rapids and later Xeons, Zen 4 and later) and AMX (Sapphire Rapids and later).
+# Without them PyTorch emulates bf16 in fp32 with conversions around every operation.
+CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def read_cpuinfo() -> str | None:
+    """The text of /proc/cpuinfo on Linux; None elsewhere or when it cannot be read."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return None
+
+
+def cpu_bf16_flags(cpuinfo: str | None = None) -> list[str] | None:
+    """Which of :data:`CPU_BF16_FLAGS` the CPU has, from the ``flags`` lines of ``cpuinfo`` (default:
+    this machine's, :func:`read_cpuinfo`); None when unknown (no such text, or no ``flags`` line)."""
+    text = read_cpuinfo() if cpuinfo is None else cpuinfo
+    flags: set[str] = set()
+    for line in (text or "").splitlines():
+        key, colon, value = line.partition(":")
+        if colon and key.strip() == "flags":
+            flags.update(value.split())
+    if not flags:
+        return None
+    return [flag for flag in CPU_BF16_FLAGS if flag in flags]
+
+
+def cpu_bf16_native(flags_text: str | None = None) -> bool:
+    """Whether the CPU computes bf16 natively (see :func:`cpu_bf16_flags`); unknown counts as no."""
+    return bool(cpu_bf16_flags(flags_text))
+
+
+def resolve_amp(amp: str, device: torch.device | str) -> str:
+    """``--amp`` as the run uses it: ``auto`` becomes bf16 where ``device`` computes bf16 natively (a
+    CUDA GPU with bf16 arithmetic, Ampere and later; a CPU with :data:`CPU_BF16_FLAGS`), otherwise
+    none (plain fp32). Other values are returned as they are."""
+    if amp != "auto":
+        return amp
+    device = torch.device(device)
+    if device.type == "cuda":
+        if device.index is not None:
+            with torch.cuda.device(device.index):
+                native = torch.cuda.is_bf16_supported(including_emulation=False)
+        else:
+            native = torch.cuda.is_bf16_supported(including_emulation=False)
+    else:
+        native = device.type == "cpu" and cpu_bf16_native()
+    return "bf16" if native else "none"
+
+
+def slow_bf16_warning(amp: str, device: torch.device | str) -> str | None:
+    """Why ``--amp bf16`` will be slow on this CPU, or None where it is not (CUDA, CPUs with the flags,
+    other modes)."""
+    device = torch.device(device)
+    if amp != "bf16" or device.type != "cpu":
+        return None
+    flags = cpu_bf16_flags()
+    if flags:
+        return None
+    why = ("no avx512_bf16 or amx_bf16 in /proc/cpuinfo" if flags is not None
+           else "its instruction flags could not be read")
+    return (f"--amp bf16 on this CPU is emulated ({why}) and runs slower than fp32, not faster (measured "
+            "37x slower per CycleGAN step on an AMD EPYC with AVX2 only); use --amp auto or --amp none")
+
+
+def choose_amp(amp: str, device: torch.device | str, warn: Callable[[str], None] | None = None) -> str:
+    """:func:`resolve_amp`, and ``warn`` handed :func:`slow_bf16_warning`'s line when bf16 is emulated.
+
+    ``auto`` never chooses emulated bf16, so only an explicit ``--amp bf16`` is warned about."""
+    chosen = resolve_amp(amp, device)
+    line = slow_bf16_warning(chosen, device)
+    if line and warn is not None:
+        warn(line)
+    return chosen
 
 
 def autocast(device: torch.device, amp: str):

@@ -42,9 +42,15 @@ def loss_values(losses: dict[str, torch.Tensor]) -> dict[str, float]:
     return dict(zip(losses, values))
 
 
-def speed_settings(opt: argparse.Namespace) -> dict:
-    """The speed flags of ``opt``, with the classic fp32 eager path for options that predate them."""
-    return {"amp": getattr(opt, "amp", "none"), "channels_last": getattr(opt, "channels_last", False),
+def speed_settings(opt: argparse.Namespace, device: torch.device | None = None) -> dict:
+    """The speed flags of ``opt``, with the classic fp32 eager path for options that predate them.
+
+    The precision is the one the entry point chose (``opt.amp_resolved``); options given straight to a
+    model with ``--amp auto`` unsettled have it settled here for ``device``."""
+    amp = getattr(opt, "amp_resolved", None) or getattr(opt, "amp", "none")
+    if device is not None:
+        amp = acceleration.resolve_amp(amp, device)
+    return {"amp": amp, "channels_last": getattr(opt, "channels_last", False),
             "compile": getattr(opt, "compile", False), "stack_passes": getattr(opt, "stack_passes", False),
             "adam_impl": getattr(opt, "adam_impl", "auto")}
 
@@ -93,7 +99,7 @@ class GANModel:
         self.opt = opt
         self.is_train = opt.isTrain
         self.device = device or select_device(getattr(opt, "gpu_id_list", []))
-        self.speed = speed_settings(opt)
+        self.speed = speed_settings(opt, self.device)
         if self.speed["stack_passes"] and opt.norm == "batch":
             raise UserError("--stack_passes with --norm batch would mix the statistics of the stacked images; "
                             "use --norm instance (or none), or drop --stack_passes")

@@ -66,22 +66,28 @@ class CycleGANModel(GANModel):
         super().__init__(opt, device)
         self.attention = getattr(opt, "attention", False)
         self.loss_names = loss_names(self.attention)
-        g_args = dict(ngf=opt.ngf, norm=opt.norm, use_dropout=not opt.no_dropout,
-                      init_type=opt.init_type, init_gain=opt.init_gain, attention=self.attention)
-        nets = {"G_AB": define_G(opt.netG, opt.input_nc, opt.output_nc, **g_args),
-                "G_BA": define_G(opt.netG, opt.output_nc, opt.input_nc, **g_args)}
-        if self.is_train:
-            d_args = dict(ndf=opt.ndf, n_layers_D=opt.n_layers_D, norm=opt.norm,
-                          init_type=opt.init_type, init_gain=opt.init_gain)
-            nets["D_B"] = define_D(opt.netD, opt.output_nc, **d_args)
-            nets["D_A"] = define_D(opt.netD, opt.input_nc, **d_args)
-        self.setup_networks(nets, ddp)
+        self.setup_networks(self.build_networks(opt), ddp)
         self.G_AB, self.G_BA = self.nets["G_AB"], self.nets["G_BA"]
         if self.is_train:
             self.D_B, self.D_A = self.nets["D_B"], self.nets["D_A"]
             self.pool_fake_B = ImagePool(opt.pool_size, seed=self.pool_seed(1))
             self.pool_fake_A = ImagePool(opt.pool_size, seed=self.pool_seed(2))
             self.setup_training({"pool_fake_A": self.pool_fake_A, "pool_fake_B": self.pool_fake_B})
+
+    @staticmethod
+    def build_networks(opt: argparse.Namespace) -> dict[str, nn.Module]:
+        """G_AB and G_BA, and for training D_B and D_A, initialised on the current default device
+        (:mod:`models.memory` builds them on the meta device to size them)."""
+        g_args = dict(ngf=opt.ngf, norm=opt.norm, use_dropout=not opt.no_dropout,
+                      init_type=opt.init_type, init_gain=opt.init_gain, attention=getattr(opt, "attention", False))
+        nets = {"G_AB": define_G(opt.netG, opt.input_nc, opt.output_nc, **g_args),
+                "G_BA": define_G(opt.netG, opt.output_nc, opt.input_nc, **g_args)}
+        if opt.isTrain:
+            d_args = dict(ndf=opt.ndf, n_layers_D=opt.n_layers_D, norm=opt.norm,
+                          init_type=opt.init_type, init_gain=opt.init_gain)
+            nets["D_B"] = define_D(opt.netD, opt.output_nc, **d_args)
+            nets["D_A"] = define_D(opt.netD, opt.input_nc, **d_args)
+        return nets
 
     # ----------------------------------------------------------------------------------------- #
     # Training

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 
 import torch
+from torch import nn
 
 from models.common import GANModel, set_requires_grad
 from models.image_pool import ImagePool
@@ -44,17 +45,23 @@ class Pix2PixModel(GANModel):
 
     def __init__(self, opt: argparse.Namespace, device: torch.device | None = None, ddp: bool = False):
         super().__init__(opt, device)
-        nets = {"G": define_G(opt.netG, opt.input_nc, opt.output_nc, ngf=opt.ngf, norm=opt.norm,
-                              use_dropout=not opt.no_dropout, init_type=opt.init_type, init_gain=opt.init_gain)}
-        if self.is_train:
-            nets["D"] = define_D(opt.netD, opt.input_nc + opt.output_nc, ndf=opt.ndf, n_layers_D=opt.n_layers_D,
-                                 norm=opt.norm, init_type=opt.init_type, init_gain=opt.init_gain)
-        self.setup_networks(nets, ddp)
+        self.setup_networks(self.build_networks(opt), ddp)
         self.G = self.nets["G"]
         if self.is_train:
             self.D = self.nets["D"]
             self.pool_fake_AB = ImagePool(opt.pool_size, seed=self.pool_seed(1))
             self.setup_training({"pool_fake_AB": self.pool_fake_AB})
+
+    @staticmethod
+    def build_networks(opt: argparse.Namespace) -> dict[str, nn.Module]:
+        """G, and for training D (which sees A and B side by side), initialised on the current default
+        device (:mod:`models.memory` builds them on the meta device to size them)."""
+        nets = {"G": define_G(opt.netG, opt.input_nc, opt.output_nc, ngf=opt.ngf, norm=opt.norm,
+                              use_dropout=not opt.no_dropout, init_type=opt.init_type, init_gain=opt.init_gain)}
+        if opt.isTrain:
+            nets["D"] = define_D(opt.netD, opt.input_nc + opt.output_nc, ndf=opt.ndf, n_layers_D=opt.n_layers_D,
+                                 norm=opt.norm, init_type=opt.init_type, init_gain=opt.init_gain)
+        return nets
 
     # ----------------------------------------------------------------------------------------- #
     # Training

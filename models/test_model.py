@@ -26,7 +26,7 @@ class TestModel:
         self.G = define_G(opt.netG, opt.input_nc, opt.output_nc, ngf=opt.ngf, norm=opt.norm,
                           use_dropout=not opt.no_dropout, init_type=opt.init_type, init_gain=opt.init_gain,
                           attention=self.attention)
-        self.speed = speed_settings(opt)
+        self.speed = speed_settings(opt, self.device)
         self.G = acceleration.prepare(self.G, self.device, self.speed["channels_last"])
         self.runner = acceleration.runner(self.G, self.device, self.speed["compile"],
                                           data_parallel_ids=getattr(opt, "gpu_id_list", []))

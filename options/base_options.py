@@ -26,7 +26,7 @@ from util.errors import UserError
 # was trained with, so these are taken from the run's train_opt.json when not given.
 GENERATOR_FLAGS = ("netG", "ngf", "norm", "no_dropout", "input_nc", "output_nc", "attention")
 DISCRIMINATOR_FLAGS = ("netD", "ndf", "n_layers_D")
-AMP_MODES = ("none", "bf16", "fp16")
+AMP_MODES = ("none", "bf16", "fp16", "auto")
 # Defaults each model sets where the flag is not given, as the classic models' modify_commandline_options
 # do: CycleGAN trains without dropout; pix2pix uses a U-Net with batch norm and dropout on aligned pairs,
 # and trains with the cross-entropy GAN loss and no image pool.
@@ -127,7 +127,10 @@ def add_base_options(p: argparse.ArgumentParser) -> None:
 
     g = p.add_argument_group("speed")
     g.add_argument("--amp", type=str, default="none", choices=AMP_MODES,
-                   help="mixed precision: none keeps plain fp32; bf16 autocast; fp16 autocast with a gradient scaler")
+                   help="mixed precision: none keeps plain fp32; bf16 autocast; fp16 autocast with a gradient scaler; "
+                        "auto: bf16 where the device computes it natively (a CUDA GPU with bf16, Ampere or later; "
+                        "a CPU with avx512_bf16 or amx_bf16 in /proc/cpuinfo), otherwise none. The choice is "
+                        "saved as amp_resolved beside amp in <phase>_opt.txt/.json")
     g.add_argument("--channels_last", action="store_true",
                    help="networks and images in channels-last memory layout (faster convolutions on recent GPUs)")
     g.add_argument("--compile", action="store_true",

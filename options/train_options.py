@@ -93,13 +93,13 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lambda_attn_tv", type=float, default=0.1,
                    help="with --attention: weight of the total variation of the attention maps (mean absolute "
                         "difference of neighbouring pixels, down plus across), for smooth maps; 0.1 was in the "
-                        "best toy-face runs (README, \"Tuning on the toy faces\")")
+                        "best toy-face runs (docs/toy_faces.md, \"Tuning on the toy faces\")")
 
 
 def attention_defaults(opt: argparse.Namespace, given: set[str]) -> None:
     """With --attention the identity loss is off unless --lambda_identity is given: G(its own domain) = input
     is met by a map of zeros, so together with the map's mean penalty it pulls G_AB's map to 0 and
-    G_AB stops drawing masks (measured on the toy faces: README, "Tuning on the toy faces")."""
+    G_AB stops drawing masks (measured on the toy faces: docs/toy_faces.md, "Tuning on the toy faces")."""
     if getattr(opt, "attention", False) and "lambda_identity" not in given:
         opt.lambda_identity = 0.0
 

@@ -111,6 +111,19 @@ def cpu_description() -> str:
     return platform.machine()
 
 
+def amp_evidence(device) -> dict:
+    """What ``--amp auto`` decides from: the CPU's bf16 flags (null where /proc/cpuinfo cannot be read)
+    and, on CUDA, whether the GPU has bf16 arithmetic."""
+    import torch
+
+    from models import acceleration
+
+    out = {"cpu_bf16_flags": acceleration.cpu_bf16_flags()}
+    if device.type == "cuda":
+        out["cuda_bf16"] = torch.cuda.is_bf16_supported(including_emulation=False)
+    return out
+
+
 def synchronize(device) -> None:
     import torch
 
@@ -154,7 +167,7 @@ def train_options(args, fast: bool):
             "--batch_size", str(args.batch_size), "--netG", args.netG, "--seed", "0", "--gpu_ids", "-1",
             "--model", args.model]
     if fast:
-        argv += ["--amp", args.amp, "--adam_impl", args.adam_impl]
+        argv += ["--amp", args.amp_resolved, "--adam_impl", args.adam_impl]
         argv += [f"--{flag}" for flag in ("channels_last", "compile", "stack_passes") if getattr(args, flag)]
     return finish_options(build_train_parser(args.model).parse_args(argv), is_train=True)
 
@@ -227,7 +240,7 @@ def time_inference(args, device, fast: bool) -> tuple[float, float]:
     channels_last = fast and args.channels_last
     net = acceleration.prepare(define_G(args.netG, 3, 3, ngf=64, norm="instance"), device, channels_last)
     run = acceleration.runner(net, device, compile=fast and args.compile)
-    amp = args.amp if fast else "none"
+    amp = args.amp_resolved if fast else "none"
     images = torch.rand(batch, 3, args.crop_size, args.crop_size, device=device).to(
         memory_format=acceleration.memory_format(channels_last)) * 2 - 1
     n_calls = max(1, args.test_images // batch)
@@ -471,7 +484,7 @@ def photos_mode(args, device) -> dict:
 
         def translate(crops):
             batch = torch.from_numpy(crops).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
-            with torch.inference_mode(), acceleration.autocast(device, args.amp):
+            with torch.inference_mode(), acceleration.autocast(device, args.amp_resolved):
                 out = net(batch.to(device, memory_format=layout))
             return tensors_to_images(out.float())
 
@@ -536,6 +549,7 @@ def photos_mode(args, device) -> dict:
     slowest = max(alone, key=alone.get)
     return {"photos": n, "faces_placed": faces, "faces_found_hog": found, "faces_found_pipeline": stats.faces,
             "photo_size": 1024, "crop_size": args.crop_size, "netG": args.netG, "amp": args.amp,
+            "amp_resolved": args.amp_resolved,
             "workers": args.num_threads, "upsample": args.upsample,
             "stage_photos_per_s": {k: n / v for k, v in alone.items() if v > 0},
             "stage_s_per_photo": {k: v / n for k, v in alone.items()},
@@ -850,7 +864,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=3, help="untimed iterations first (compilation happens here)")
     p.add_argument("--netG", default="resnet_9blocks")
     p.add_argument("--model", choices=["cycle_gan", "pix2pix"], default="cycle_gan", help="train mode: which model's step")
-    p.add_argument("--amp", choices=["none", "bf16", "fp16"], default="none")
+    p.add_argument("--amp", choices=["none", "bf16", "fp16", "auto"], default="none",
+                   help="auto: bf16 where the device computes it natively, otherwise none (as train.py)")
     p.add_argument("--channels_last", action="store_true")
     p.add_argument("--compile", action="store_true")
     p.add_argument("--stack_passes", action="store_true")
@@ -914,17 +929,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     from models import acceleration
 
     acceleration.configure_backends(device, cudnn_benchmark=True)
+    args.amp_resolved = acceleration.choose_amp(args.amp, device, lambda line: print(f"benchmark.py: warning: {line}"))
+    amp_basis = amp_evidence(device)
     if args.mode == "photos":
         result = photos_mode(args, device)
         print(json.dumps({"mode": "photos", "device": device.type, "device_name": device_name(device),
-                          "cpu": cpu_description(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-                          **result}))
+                          "cpu": cpu_description(), **amp_basis, "torch": torch.__version__,
+                          "threads": torch.get_num_threads(), **result}))
         return 0
     settings = {k: getattr(args, k) for k in ("model", "crop_size", "batch_size", "iters", "warmup", "netG", "amp",
-                                               "channels_last", "compile", "stack_passes", "adam_impl",
+                                               "amp_resolved", "channels_last", "compile", "stack_passes", "adam_impl",
                                                "test_batch_size", "load_size", "num_threads")}
     result = {"mode": args.mode, "device": device.type, "device_name": device_name(device), "cpu": cpu_description(),
-              "torch": torch.__version__, "threads": torch.get_num_threads(), "settings": settings}
+              **amp_basis, "torch": torch.__version__, "threads": torch.get_num_threads(), "settings": settings}
     for mode, measure in MODES.items():
         if args.mode in (mode, "all"):
             part = measure(args, device)

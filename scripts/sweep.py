@@ -19,13 +19,15 @@ its own defaults (pix2pix: unet_256, batch norm, vanilla GAN loss) unless the gr
 after ``--`` go to every train.py call (and the architecture and size flags among them to test.py too).
 
 Each run is named ``<name>_<suffix>`` with train.py's own ``--suffix`` (e.g.
-``masks_bs16_instance_linear_lsgan``) and goes through ``train.py`` -> ``test.py --model <the run's
-model>`` -> ``scripts/evaluate.py``, logging to ``<sweep_dir>/logs/<run>.log``. A run whose ``metrics.json``
-exists is skipped; one with checkpoints but no end is resumed (``--continue_train``); a run that
-fails is marked and the others go on. ``--gpus`` runs one run per GPU (``CUDA_VISIBLE_DEVICES``) or,
-with ``--torchrun N``, one torchrun job per N GPUs; without GPUs ``--parallel`` runs that many at
-once on the CPU. ``<sweep_dir>/sweep.json`` records the axes and every run's settings and status;
-``scripts/summarize_sweep.py <sweep_dir>`` turns it into the results table (run at the end).
+``masks_bs16_instance_linear_lsgan``; a switch reads ``attn_on`` or ``attn_off``) and goes through
+``train.py`` -> ``test.py --model <the run's model>`` -> ``scripts/evaluate.py``, logging to
+``<sweep_dir>/logs/<run>.log``. A run whose ``metrics.json`` exists is skipped; one with checkpoints
+but no end is resumed (``--continue_train``), also under the name an earlier version gave it
+(``attnTrue``); a run that fails is marked and the others go on. ``--gpus`` runs one run per GPU
+(``CUDA_VISIBLE_DEVICES``) or, with ``--torchrun N``, one torchrun job per N GPUs; without GPUs
+``--parallel`` runs that many at once on the CPU. ``<sweep_dir>/sweep.json`` records the axes and
+every run's settings and status; ``scripts/summarize_sweep.py <sweep_dir>`` turns it into the
+results table (run at the end).
 """
 from __future__ import annotations
 
@@ -98,12 +100,24 @@ def read_grid(args) -> dict[str, list[str]]:
     return grid
 
 
-def suffix_template(grid: dict[str, list[str]]) -> str:
-    """train.py's --suffix for the axes: bs{batch_size}_{norm}_..."""
+def axis_template(flag: str) -> str:
+    """An axis's part of train.py's --suffix, formatted by train.py: bs{batch_size}, {norm}."""
+    return f"{{{flag}}}" if flag in NAMED_BY_VALUE else f"{SHORT.get(flag, flag)}{{{flag}}}"
+
+
+def suffix_template(grid: dict[str, list[str]], settings: dict[str, str]) -> str:
+    """train.py's --suffix for the run of ``settings``: bs{batch_size}_{norm}_...; a switch's part is
+    written out, attn_on or attn_off, where train.py's formatting would give attnTrue/attnFalse."""
     parts = []
     for flag in grid:
-        parts.append(f"{{{flag}}}" if flag in NAMED_BY_VALUE else f"{SHORT.get(flag, flag)}{{{flag}}}")
+        on = switch_value(flag, settings[flag])
+        parts.append(axis_template(flag) if on is None else f"{SHORT.get(flag, flag)}_{'on' if on else 'off'}")
     return "_".join(parts)
+
+
+def earlier_template(grid: dict[str, list[str]]) -> str:
+    """The --suffix of sweeps before switches read on/off (attnTrue): their runs keep their folders."""
+    return "_".join(axis_template(flag) for flag in grid)
 
 
 def combinations(grid: dict[str, list[str]]) -> list[dict[str, str]]:
@@ -127,12 +141,21 @@ def flag_args(settings: dict[str, str]) -> list[str]:
     out (or given as --no-<flag> where the switch defaults to on, as --cudnn_benchmark)."""
     out = []
     for flag, value in settings.items():
-        if value.lower() in SWITCH_VALUES and (flag in SWITCHES or value.lower() in ("true", "false")):
-            on = SWITCH_VALUES[value.lower()]
+        on = switch_value(flag, value)
+        if on is not None:
             out += [f"--{flag}"] if on else SWITCHES.get(flag, [])
         else:
             out += [f"--{flag}", value]
     return out
+
+
+def switch_value(flag: str, value: str) -> bool | None:
+    """Whether a grid value turns a switch on or off (on/off/true/false for a switch, true/false for
+    any flag); None for a value that is passed on as it is."""
+    value = value.lower()
+    if value in SWITCH_VALUES and (flag in SWITCHES or value in ("true", "false")):
+        return SWITCH_VALUES[value]
+    return None
 
 
 def switch_flags() -> dict[str, list[str]]:
@@ -156,14 +179,22 @@ SWITCH_VALUES = {"on": True, "true": True, "off": False, "false": False}
 
 
 class Run:
-    def __init__(self, args, settings: dict[str, str], template: str, extra: list[str]):
+    def __init__(self, args, settings: dict[str, str], grid: dict[str, list[str]], extra: list[str]):
         self.settings = settings
         # train.py's own --suffix decides the name; parsing its command line here also checks it
+        template = suffix_template(grid, settings)
         opt = check_combination(settings, extra, args.dataroot, args.name, template)
         self.name, self.model = opt.name, opt.model
+        earlier = f"{args.name}_{earlier_template(grid).format(**vars(opt))}"
+        if earlier != self.name and not self.started(args, self.name) and self.started(args, earlier):
+            self.name, template = earlier, earlier_template(grid)  # a sweep begun before the on/off names
         self.ckpt = Path(args.checkpoints_dir) / self.name
         self.results = Path(args.results_dir) / self.name / "test_latest"
         self.args, self.template, self.extra = args, template, extra
+
+    @staticmethod
+    def started(args, name: str) -> bool:
+        return (Path(args.checkpoints_dir) / name).is_dir() or (Path(args.results_dir) / name).is_dir()
 
     @property
     def metrics(self) -> Path:
@@ -324,8 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.torchrun > 1 and not args.gpus:
         raise UserError("--torchrun needs --gpus (the GPUs to share among the runs)")
     grid = read_grid(args)
-    template = suffix_template(grid)
-    runs = [Run(args, settings, template, extra) for settings in combinations(grid)]
+    runs = [Run(args, settings, grid, extra) for settings in combinations(grid)]
     if len({r.name for r in runs}) < len(runs):
         raise UserError("two runs of the grid get the same name: give each axis distinct values")
     sweep_dir = Path(args.sweep_dir or Path("sweeps") / args.name)

@@ -12,14 +12,14 @@ PY=.venv/bin/python
 [ -d datasets/toyfaces/trainA ] || $PY datasets/make_toyfaces.py --out datasets/toyfaces
 NAME=${NAME:-toyfaces}
 # A small configuration for two CPU cores: 48 px crops, 16 filters, batch size 1 (more steps per minute).
-# --attention and the loss weights after it are the toy faces' tuned setting (README: "Tuning on
-# the toy faces"); PLAIN=1 trains the plain CycleGAN instead.
+# --attention and the loss weights after it are the toy faces' tuned setting (docs/toy_faces.md:
+# "Tuning on the toy faces"); PLAIN=1 trains the plain CycleGAN instead.
 TOY_FLAGS=(--dataroot datasets/toyfaces --name "$NAME" --netG resnet_6blocks --ngf 16 --ndf 16
            --load_size 54 --crop_size 48 --display_id 0)
 [ "${PLAIN:-0}" = 1 ] || TOY_FLAGS+=(--attention --lambda_identity 0 --lambda_B 2.5 --lambda_attn_mean 0.005
                                     --lambda_attn_tv 0.1)
 # One thread: these networks gain little from a second one (15% here), and a fixed thread count makes
-# the run the same on every machine with this CPU, so you get the README's numbers (a GAN's course
+# the run the same on every machine with this CPU, so you get docs/toy_faces.md's numbers (a GAN's course
 # changes with the summation order that the thread count sets).
 export OMP_NUM_THREADS=1
 if [ -f "checkpoints/$NAME/latest_net_G_A.pth" ]; then

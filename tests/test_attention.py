@@ -22,7 +22,7 @@ from conftest import ROOT, write_images
 from models.cycle_gan_model import ATTENTION_LOSS_NAMES, CycleGANModel, loss_values
 from models.losses import attention_mean_loss, attention_tv_loss
 from models.networks import attention_blend, define_G
-from test_losses import model_options
+from support import model_options
 from util.errors import run_cli
 from util.metrics.localisation import attention_region, changed_region, iou
 
@@ -347,15 +347,15 @@ def test_grids_show_the_maps(attention_run, tmp_path):
 def test_ddp_attention_run_equals_one_process_with_the_global_batch(tmp_path):
     """torchrun, 2 processes x batch 1 = 1 process x batch 2 (tests/test_distributed.py's check), with the
     attention heads and their regularisers in the step."""
-    from test_distributed import TINY as DDP_TINY
-    from test_distributed import max_difference, run, weights
+    from support import TINY as DDP_TINY
+    from support import max_difference, train_process, weights
 
     write_images(tmp_path / "data" / "trainA", 4, seed=11)
     write_images(tmp_path / "data" / "trainB", 4, seed=12)
     common = ["--dataroot", str(tmp_path / "data"), "--checkpoints_dir", str(tmp_path), *DDP_TINY, "--attention",
               "--n_epochs", "1", "--n_epochs_decay", "0"]
-    run([*common, "--name", "ddp", "--batch_size", "1"], nproc=2)
-    run([*common, "--name", "single", "--batch_size", "2"])
+    train_process([*common, "--name", "ddp", "--batch_size", "1"], nproc=2)
+    train_process([*common, "--name", "single", "--batch_size", "2"])
     ddp, single = weights(tmp_path / "ddp"), weights(tmp_path / "single")
     assert "attention.weight" in ddp["G_A"] and "module.attention.weight" not in ddp["G_A"]
     assert max_difference(ddp, single) < 2e-6
@@ -400,7 +400,7 @@ def test_sweep_takes_attention_as_an_on_off_axis(tmp_path, capsys, monkeypatch):
     assert sweep_main(["--dataroot", "data", "--name", "s", "--grid", "attention=on,off", "--dry_run", "--",
                        "--netG", "resnet_6blocks"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert [line for line in out if line.startswith("# ")] == ["# s_attnTrue: 3 commands", "# s_attnFalse: 3 commands"]
+    assert [line for line in out if line.startswith("# ")] == ["# s_attn_on: 3 commands", "# s_attn_off: 3 commands"]
     trains = [line for line in out if "/train.py" in line]
     tests = [line for line in out if "/test.py" in line]
     assert ["--attention" in line.split() for line in trains] == [True, False]
@@ -420,7 +420,7 @@ def test_the_visualizer_draws_losses_without_the_script():
 @pytest.mark.slow
 def test_speed_flags_compute_the_attention_step():
     """Channels-last gives the plain attention step; bf16 autocast stays close, its maps in fp32."""
-    from test_speed import assert_same_history, steps
+    from support import assert_same_history, steps
 
     weights = dict(attention=True, lambda_attn_mean=0.1, lambda_attn_tv=1.0)
     _, want = steps(**weights)

@@ -22,6 +22,9 @@ import torch
 import test as test_script
 import train as train_script
 from conftest import write_images
+from models import memory
+from models.common import GANModel
+from models.cycle_gan_model import CycleGANModel
 from models.networks import define_G
 from util.errors import run_cli
 
@@ -218,6 +221,10 @@ CASES = [
     case("dataset_mode-template", "train", lambda e: e.train("--dataset_mode", "template"),
          "--dataset_mode template"),
     case("ngf-0", "train", lambda e: e.train("--ngf", "0"), "--ngf"),
+    # refused from the networks' size on the meta device, before a byte of them is allocated
+    case("ngf-too-large-for-memory", "train", lambda e: e.train("--ngf", "100000"),
+         "--netG resnet_6blocks at --ngf 100000 and --netD basic at --ndf 8 have"),
+    case("ndf-too-large-for-memory", "train", lambda e: e.train("--ndf", "200000"), "at --ndf 200000 have"),
     case("n_layers_D-0", "train", lambda e: e.train("--netD", "n_layers", "--n_layers_D", "0"), "--n_layers_D"),
     case("input_nc-0", "train", lambda e: e.train("--input_nc", "0"), "--input_nc"),
     case("init_gain-negative", "train", lambda e: e.train("--init_gain", "-0.02"), "--init_gain"),
@@ -419,3 +426,52 @@ def test_bad_invocation_is_one_line_and_exit_2(bad: Case, tiny_dataroot, tmp_pat
     written = sorted(str(path) for path in after.keys() - before.keys() if "_net_" in path.name)
     assert not written, f"checkpoints written: {written}"
     assert not list(env.results.rglob("*.png")), "result images written"
+
+
+def raises(error: BaseException) -> Callable[..., None]:
+    def fail(*args, **kwargs) -> None:
+        raise error
+    return fail
+
+
+CPU_ALLOCATOR = RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate "
+                             "memory: you tried to allocate 720000000000 bytes. Error code 12 (Cannot allocate memory)")
+CUDA_OOM = torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB. GPU 0 has a total capacity "
+                                       "of 79.19 GiB of which 3.12 GiB is free.")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where, patch, expect", [
+    ("estimate", lambda mp: mp.setattr(memory, "free_memory", lambda device: 1000),
+     "--netG resnet_6blocks at --ngf 8 and --netD basic at --ndf 8 have"),
+    ("building", lambda mp: mp.setattr(GANModel, "setup_networks", raises(MemoryError())),
+     "out of memory building the networks on cpu: lower --ngf and --ndf, or choose a smaller --netG"),
+    ("cpu-step", lambda mp: mp.setattr(CycleGANModel, "optimize_parameters", raises(CPU_ALLOCATOR)),
+     "out of memory in a training step on cpu (it tried to allocate 720.0 GB): lower --batch_size (now 2) or "
+     "--crop_size (now 32)"),
+    ("cuda-step", lambda mp: mp.setattr(CycleGANModel, "optimize_parameters", raises(CUDA_OOM)),
+     "(it tried to allocate 20.00 GiB): lower --batch_size"),
+])
+def test_out_of_memory_on_resume_is_one_line_and_leaves_the_checkpoints_alone(where, patch, expect, trained_run,
+                                                                              tiny_dataroot, tmp_path, monkeypatch,
+                                                                              capsys):
+    """Networks too large, refused by the estimate or failing to allocate while being built or in the
+    first step: one line naming the flags to change, exit 2, the run's checkpoints byte-identical (and,
+    before the first step, every file of the run)."""
+    env = Env(data=tiny_dataroot, ckpt=tmp_path / "ckpt", results=tmp_path / "results", tmp=tmp_path)
+    shutil.copytree(trained_run, env.run)
+    before = snapshot(env.ckpt)
+    patch(monkeypatch)
+    capsys.readouterr()
+
+    code = run_cli(train_script.main, env.resume("--n_epochs", "2"), "train.py")
+
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert "Traceback" not in out + err and expect in lines[0], lines[0]
+    after = snapshot(env.ckpt)
+    weights = lambda files: {path: data for path, data in files.items() if path.suffix == ".pth"}  # noqa: E731
+    assert weights(after) == weights(before)
+    if not where.endswith("step"):  # nothing at all written: train_opt.json and the logs come after the networks
+        assert after == before

@@ -18,7 +18,7 @@ trainA/trainB/testA/testB, facades 512x256 AB JPEGs in train/val/test. Each comm
   index.html and ``images/<stem>_<label>.png``, the classic labels, at the classic sizes.
 
 The commands this code base refuses on purpose are here too, each ending in the one line that says
-why; README.md ("Classic command lines") lists them. The pix2pix U-Net of issue 21 (``--netG unet_128
+why; docs/classic.md lists them. The pix2pix U-Net of issue 21 (``--netG unet_128
 --preprocess none`` on 128 px pairs) is checked pixel for pixel against a forward pass written from
 the classic keys alone (tests/classic_layout.py).
 """
@@ -43,7 +43,7 @@ from conftest import write_images
 from datasets import combine_A_and_B
 from options.test_options import parse_test_options
 from options.train_options import parse_train_options
-from test_distributed import run as run_train_process
+from support import train_process
 from util.errors import run_cli
 
 pytestmark = pytest.mark.slow
@@ -107,7 +107,7 @@ def torchrun(line: str, nproc: int = 2) -> subprocess.CompletedProcess:
     assert torchrun_word == "torchrun" and nodes.startswith("--nproc_per_node=") and script == "train.py"
     given = parse_train_options(args)[1]
     args += [arg for flag, value in FAST.items() if flag not in given for arg in (f"--{flag}", value)]
-    return run_train_process(args, nproc=nproc, cwd=Path.cwd())
+    return train_process(args, nproc=nproc, cwd=Path.cwd())
 
 
 # ----------------------------------------------------------------------------- data sets of the classic shapes

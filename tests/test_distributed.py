@@ -1,6 +1,7 @@
 """torchrun + DistributedDataParallel on the CPU (gloo): two processes with batch b train the same
 weights as one process with batch 2b; their checkpoints are plain classic state dicts; a DDP run
-resumes under DDP and in a single process; the epoch sampler splits the work as DistributedSampler."""
+resumes under DDP and in a single process; the epoch sampler splits the work as DistributedSampler;
+rank 0 alone reads the image headers, and a bad folder stops every rank in one line."""
 from __future__ import annotations
 
 import json
@@ -16,16 +17,9 @@ import torch
 from conftest import ROOT, write_images
 from data import UnalignedSampler
 from models.networks import define_D, define_G
+from support import TINY, max_difference, train_process, weights
 
 pytestmark = pytest.mark.slow
-
-# --norm none: every parameter gets a real gradient (conv biases before instance norm get only
-# rounding noise, which Adam would blow up to lr-sized steps of random sign). No pool: each rank
-# keeps its own, so pooled fakes could not match a single process.
-TINY = ["--load_size", "36", "--crop_size", "32", "--ngf", "8", "--ndf", "8", "--netG", "resnet_6blocks",
-        "--norm", "none", "--pool_size", "0", "--display_id", "0", "--num_threads", "0", "--print_freq", "2",
-        "--display_freq", "100", "--gpu_ids", "-1", "--seed", "3", "--no_html"]
-
 
 @pytest.fixture(scope="module")
 def dataroot(tmp_path_factory) -> Path:
@@ -35,37 +29,15 @@ def dataroot(tmp_path_factory) -> Path:
     return root
 
 
-def run(args: list[str], nproc: int = 0, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    """train.py in a fresh interpreter, in ``cwd``; under ``torchrun --standalone`` when ``nproc`` > 0."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(key, None)
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc)] \
-        if nproc else [sys.executable]
-    proc = subprocess.run([*launcher, str(ROOT / "train.py"), *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
-
-
-def weights(folder: Path, label: str = "latest") -> dict[str, dict[str, torch.Tensor]]:
-    return {name: torch.load(folder / f"{label}_net_{name}.pth", map_location="cpu", weights_only=True)
-            for name in ("G_A", "G_B", "D_A", "D_B")}
-
-
-def max_difference(a: dict, b: dict) -> float:
-    return max(float((a[n][k].float() - b[n][k].float()).abs().max()) for n in a for k in a[n])
-
-
 @pytest.fixture(scope="module")
 def runs(dataroot, tmp_path_factory):
     """The same 2 epochs (8 samples each): 2 processes x batch 1, 1 process x batch 2, 1 x batch 1."""
     ckpt = tmp_path_factory.mktemp("ddp_ckpt")
     common = ["--dataroot", str(dataroot), "--checkpoints_dir", str(ckpt), *TINY,
               "--n_epochs", "1", "--n_epochs_decay", "1"]
-    ddp = run([*common, "--name", "ddp", "--batch_size", "1"], nproc=2)
-    run([*common, "--name", "single", "--batch_size", "2"])
-    run([*common, "--name", "small_batch", "--batch_size", "1"])
+    ddp = train_process([*common, "--name", "ddp", "--batch_size", "1"], nproc=2)
+    train_process([*common, "--name", "single", "--batch_size", "2"])
+    train_process([*common, "--name", "small_batch", "--batch_size", "1"])
     return ckpt, ddp
 
 
@@ -97,8 +69,8 @@ def test_ddp_checkpoint_loads_in_the_classic_layout_and_resumes_in_one_process(r
     g.load_state_dict(torch.load(ckpt / "ddp" / "latest_net_G_A.pth", weights_only=True))  # strict: no "module."
     d = define_D("basic", 3, ndf=8, norm="none")
     d.load_state_dict(torch.load(ckpt / "ddp" / "latest_net_D_B.pth", weights_only=True))
-    proc = run(["--dataroot", str(dataroot), "--checkpoints_dir", str(ckpt), *TINY, "--name", "ddp",
-                "--batch_size", "2", "--n_epochs", "1", "--n_epochs_decay", "2", "--continue_train"])
+    proc = train_process(["--dataroot", str(dataroot), "--checkpoints_dir", str(ckpt), *TINY, "--name", "ddp",
+                          "--batch_size", "2", "--n_epochs", "1", "--n_epochs_decay", "2", "--continue_train"])
     assert "epochs 3..3" in proc.stdout
     state = torch.load(ckpt / "ddp" / "latest_train_state.pth", map_location="cpu", weights_only=True)
     assert state["total_iters"] == 24 and state["epoch"] == 3
@@ -108,9 +80,9 @@ def test_resume_under_ddp_matches_an_unbroken_ddp_run(dataroot, tmp_path):
     """Stopped after epoch 1 and resumed with torchrun = the same 2 epochs straight through."""
     common = ["--dataroot", str(dataroot), "--checkpoints_dir", str(tmp_path), *TINY, "--batch_size", "1",
               "--n_epochs", "1"]
-    run([*common, "--name", "straight", "--n_epochs_decay", "1"], nproc=2)
-    run([*common, "--name", "resumed", "--n_epochs_decay", "0"], nproc=2)
-    run([*common, "--name", "resumed", "--n_epochs_decay", "1", "--continue_train"], nproc=2)
+    train_process([*common, "--name", "straight", "--n_epochs_decay", "1"], nproc=2)
+    train_process([*common, "--name", "resumed", "--n_epochs_decay", "0"], nproc=2)
+    train_process([*common, "--name", "resumed", "--n_epochs_decay", "1", "--continue_train"], nproc=2)
     assert max_difference(weights(tmp_path / "resumed"), weights(tmp_path / "straight")) < 1e-6
 
 
@@ -163,3 +135,105 @@ def test_multinode_script_joins_two_nodes_on_one_machine(dataroot, tmp_path):
     assert "node 1 of 2" in outputs[1] and "2 processes" in outputs[0]
     state = torch.load(tmp_path / "nodes" / "latest_train_state.pth", map_location="cpu", weights_only=True)
     assert state["total_iters"] == 8
+
+
+# One rank of the header-scan tests: train.py under torchrun, stopped once its loader is built, with
+# every header it opens counted and the sizes each scan hands the checks recorded. Each rank writes
+# what happened to <out>/rank<N>.json and exits 0, so torchrun never stops one rank for another's error.
+SCAN_RANK = '''
+import contextlib, io, json, os, sys
+from pathlib import Path
+
+import data
+import train
+from util.errors import run_cli
+
+out, argv, fail_scan = Path(sys.argv[1]), sys.argv[3:], sys.argv[2] == "fail"
+opened, scans = [], []
+read_header, shared_scan, build_loader = data.header_size, data.shared_header_sizes, train.train_loader
+
+
+class HeaderBug(Exception):
+    """What a reader bug would raise: not one of the errors that make header_size answer None."""
+
+
+def counted(path):
+    opened.append(path)
+    if fail_scan:
+        raise HeaderBug("bad header")
+    return read_header(path)
+
+
+def recorded(paths, ctx):
+    sizes = shared_scan(paths, ctx)
+    scans.append(sizes)
+    return sizes
+
+
+def built_then_stop(*args, **kwargs):
+    build_loader(*args, **kwargs)
+    raise SystemExit(0)
+
+
+data.header_size, data.shared_header_sizes, train.train_loader = counted, recorded, built_then_stop
+err = io.StringIO()
+try:
+    with contextlib.redirect_stderr(err):
+        code = run_cli(train.main, argv, "train.py")
+except SystemExit as stop:
+    code = stop.code
+except Exception as crash:
+    code = type(crash).__name__
+(out / f"rank{os.environ['RANK']}.json").write_text(json.dumps(
+    {"code": code, "stderr": err.getvalue(), "opened": len(opened), "scans": scans}))
+'''
+
+
+def scan_under_torchrun(tmp_path: Path, dataroot: Path, mode: str = "scan") -> list[dict]:
+    """train.py's set-up in 2 gloo processes (``SCAN_RANK``); each rank's report, rank 0 first."""
+    script, out = tmp_path / "scan_rank.py", tmp_path / "reports"
+    script.write_text(SCAN_RANK)
+    out.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR",
+                                                             "MASTER_PORT")}
+    env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    args = ["--dataroot", str(dataroot), "--checkpoints_dir", str(tmp_path / "ckpt"), "--name", "scan", *TINY,
+            "--preprocess", "none", "--batch_size", "2"]
+    # a hang (a rank waiting for sizes that never come) fails the test at the timeout
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           str(script), str(out), mode, *args], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
+
+
+def test_rank_zero_alone_reads_the_headers_and_every_rank_gets_its_sizes(tmp_path):
+    write_images(tmp_path / "data" / "trainA", 5, size=(36, 40), seed=1)
+    write_images(tmp_path / "data" / "trainB", 3, size=(36, 40), seed=2)
+    rank0, rank1 = scan_under_torchrun(tmp_path, tmp_path / "data")
+    assert rank0["code"] == rank1["code"] == 0, (rank0, rank1)
+    assert (rank0["opened"], rank1["opened"]) == (5 + 3, 0)
+    assert rank0["scans"] == rank1["scans"] == [[[36, 40]] * 5, [[36, 40]] * 3]
+
+
+def test_a_folder_of_mixed_sizes_stops_every_rank_in_one_line(tmp_path):
+    write_images(tmp_path / "data" / "trainA", 3, size=(36, 40), seed=1)
+    write_images(tmp_path / "data" / "trainA", 2, size=(40, 36), seed=3, prefix="wide")
+    write_images(tmp_path / "data" / "trainB", 3, size=(36, 40), seed=2)
+    reports = scan_under_torchrun(tmp_path, tmp_path / "data")
+    assert [r["opened"] for r in reports] == [5, 0]  # trainA refused: trainB never read
+    for report in reports:
+        assert report["code"] == 2, report
+        line, = report["stderr"].splitlines()
+        assert line.startswith("train.py: error: ") and "holds images of 2 sizes" in line
+    assert not list((tmp_path / "ckpt").rglob("*"))  # nothing written
+
+
+def test_a_scan_that_fails_on_rank_zero_does_not_leave_the_others_waiting(tmp_path):
+    write_images(tmp_path / "data" / "trainA", 3, seed=1)
+    write_images(tmp_path / "data" / "trainB", 3, seed=2)
+    rank0, rank1 = scan_under_torchrun(tmp_path, tmp_path / "data", mode="fail")
+    assert rank0["code"] == "HeaderBug"  # rank 0's own error keeps its traceback (a bug, not bad input)
+    assert rank1["code"] == 2 and rank1["opened"] == 0
+    line, = rank1["stderr"].splitlines()
+    assert "rank 0 could not read the image headers (HeaderBug: bad header)" in line

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -17,6 +16,7 @@ from models.cycle_gan_model import CycleGANModel, loss_values
 from models.image_pool import ImagePool
 from models.losses import GANLoss, cycle_loss, gradient_penalty, identity_loss
 from models.schedulers import build_scheduler, lr_factor
+from support import model_options
 
 
 @pytest.fixture
@@ -171,16 +171,6 @@ def test_lr_factor_rejects_plateau():
 # ------------------------------------------------------------------------------------------------ #
 # One CycleGAN step
 # ------------------------------------------------------------------------------------------------ #
-
-
-def model_options(**kw):
-    base = dict(isTrain=True, netG="resnet_6blocks", netD="basic", ngf=4, ndf=4, n_layers_D=3, norm="instance",
-                no_dropout=True, init_type="normal", init_gain=0.02, input_nc=3, output_nc=3, gpu_id_list=[],
-                seed=0, pool_size=50, gan_mode="lsgan", beta1=0.5, lr=0.0002, lr_policy="linear", epoch_count=1,
-                n_epochs=1, n_epochs_decay=1, lr_decay_iters=50, lambda_A=10.0, lambda_B=7.0,
-                lambda_identity=0.5, lambda_gp=10.0, direction="AtoB")
-    base.update(kw)
-    return SimpleNamespace(**base)
 
 
 def test_step_reports_the_losses_it_defines():

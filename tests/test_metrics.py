@@ -10,13 +10,12 @@ import pytest
 from PIL import Image
 from scipy import linalg
 
+from conftest import write_images
 from util.errors import run_cli
 from util.metrics import identity, inception
 from util.metrics.fid import frechet_distance, load_npz, statistics
 from util.metrics.kid import kernel_inception_distance
 from util.metrics.paired import psnr, ssim
-
-from tests.conftest import write_images
 
 
 def sqrtm_frechet(mu1, s1, mu2, s2):
@@ -209,14 +208,14 @@ def test_evaluate_writes_fid_kid_and_mask_aware_paired_metrics(tmp_path, random_
 
 @pytest.mark.slow
 def test_evaluate_reports_identity_of_real_faces(tmp_path, random_weights, capsys):
-    """The paired folder of tests/test_evaluate_identity.py (whose numbers are checked there against
-    dlib called directly) through the command: the identity of each direction in metrics.json next to
-    the existing keys, a row per direction in metrics.md and the printed table, and
-    summarize_sweep.py still reading the file."""
+    """The paired folder of tests/identity_support.py (whose numbers tests/test_evaluate_identity.py
+    checks against dlib called directly) through the command: the identity of each direction in
+    metrics.json next to the existing keys, a row per direction in metrics.md and the printed table,
+    and summarize_sweep.py still reading the file."""
     pytest.importorskip("dlib")
     from scripts.evaluate import main
     from scripts.summarize_sweep import flat_metrics
-    from tests.test_evaluate_identity import faces, write_results
+    from identity_support import faces, write_results
 
     root, results = write_results(tmp_path, faces())
     assert main(["--results_dir", str(results), "--dataroot", str(root), "--inception_weights", str(random_weights),

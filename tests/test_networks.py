@@ -219,3 +219,56 @@ def test_pix2pix_default_networks_match_the_classic_layout(tmp_path):
     for name, expected in (("G", recorded(g_entry, "batch")), ("D", d_expected)):
         saved = torch.load(tmp_path / f"latest_net_{name}.pth", map_location="cpu", weights_only=True)
         assert [(k, tuple(v.shape)) for k, v in saved.items()] == expected
+
+
+# ------------------------------------------------------------------------------------------------ #
+# Memory: networks sized before they are built
+# ------------------------------------------------------------------------------------------------ #
+
+
+@pytest.mark.parametrize("model, netG", [("cycle_gan", "resnet_6blocks"), ("pix2pix", "unet_128")])
+def test_memory_estimate_counts_the_networks_without_building_them(model, netG, monkeypatch):
+    """models/memory.py's meta-device count equals the parameters of the networks the model builds, draws
+    no random numbers (a seeded run starts from the same weights with or without the check), takes no
+    time at --ngf 100000, and refuses exactly where 4 float32 copies exceed the free memory."""
+    import time
+    from types import SimpleNamespace
+
+    from models import MODELS, memory
+
+    opt = SimpleNamespace(isTrain=True, netG=netG, netD="basic", ngf=8, ndf=8, n_layers_D=3, norm="batch",
+                          no_dropout=False, init_type="normal", init_gain=0.02, input_nc=3, output_nc=3,
+                          attention=model == "cycle_gan")
+    torch.manual_seed(0)
+    rng = torch.get_rng_state()
+    sizes = memory.parameter_bytes(MODELS[model], opt)
+    assert torch.equal(torch.get_rng_state(), rng)
+    built = MODELS[model].build_networks(opt)
+    assert sizes == {name: 4 * sum(p.numel() for p in net.parameters()) for name, net in built.items()}
+
+    start = time.perf_counter()
+    huge = memory.parameter_bytes(MODELS[model], SimpleNamespace(**{**vars(opt), "ngf": 100_000}))
+    assert sum(huge.values()) > 10**13 and time.perf_counter() - start < 10
+
+    need = 4 * sum(sizes.values())
+    monkeypatch.setattr(memory, "free_memory", lambda device: need)
+    memory.check_fits(MODELS[model], opt, torch.device("cpu"))
+    monkeypatch.setattr(memory, "free_memory", lambda device: need - 1)
+    with pytest.raises(UserError, match=f"--netG {netG} at --ngf 8 and --netD basic at --ndf 8"):
+        memory.check_fits(MODELS[model], opt, torch.device("cpu"))
+
+
+def test_only_allocation_failures_become_one_line_errors():
+    from models import memory
+
+    for error, line in ((MemoryError(), "out of memory in a step: lower it"),
+                        (RuntimeError("CUDA error: out of memory"), "out of memory in a step: lower it"),
+                        (RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 3000000000 "
+                                      "bytes"), "out of memory in a step (it tried to allocate 3.0 GB): lower it")):
+        with pytest.raises(UserError) as caught:
+            with memory.out_of_memory_as_user_error("in a step", "lower it"):
+                raise error
+        assert str(caught.value) == line
+    with pytest.raises(RuntimeError, match="size mismatch"):  # a bug keeps its traceback
+        with memory.out_of_memory_as_user_error("in a step", "lower it"):
+            raise RuntimeError("size mismatch")

@@ -25,27 +25,11 @@ from models.common import loss_values
 from models.networks import define_G
 from models.pix2pix_model import LOSS_NAMES, Pix2PixModel
 from options.train_options import parse_train_options
+from support import write_ab
 from util.errors import UserError, run_cli
 
 TINY = ["--netG", "resnet_6blocks", "--ngf", "4", "--ndf", "4", "--load_size", "36", "--crop_size", "32",
         "--display_id", "0", "--num_threads", "0", "--gpu_ids", "-1"]
-
-
-def write_ab(folder: Path, count: int, size=(32, 32), seed: int = 0, prefix: str = "") -> list[Path]:
-    """``count`` AB images: a random A of ``size`` (width, height) on the left, and on the right its B,
-    the same face with a light "mask" over the lower middle (as a paired set of faces would be)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    w, h = size
-    paths = []
-    for i in range(count):
-        a = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
-        b = a.copy()
-        b[h // 2:, w // 4: 3 * w // 4] = 230
-        path = folder / f"{prefix}{i:03d}.png"
-        Image.fromarray(np.concatenate([a, b], axis=1)).save(path)
-        paths.append(path)
-    return paths
 
 
 def options(*extra: str):
@@ -438,13 +422,13 @@ def test_evaluate_gives_the_table_of_a_pix2pix_result(runs, paired_root, tmp_pat
 def test_two_processes_equal_one_with_the_global_batch(paired_root, tmp_path):
     """torchrun (gloo, 2 processes x batch 1) against one process with batch 2. --norm none and no
     dropout: per-process batch statistics and dropout draws could not match one process."""
-    from test_distributed import max_difference, run
+    from support import max_difference, train_process
 
     common = ["--dataroot", str(paired_root), "--checkpoints_dir", str(tmp_path), "--model", "pix2pix", *TINY,
               "--norm", "none", "--no_dropout", "--n_epochs", "1", "--n_epochs_decay", "1", "--seed", "3",
               "--no_html", "--print_freq", "2"]
-    ddp = run([*common, "--name", "ddp", "--batch_size", "1"], nproc=2)
-    run([*common, "--name", "single", "--batch_size", "2"])
+    ddp = train_process([*common, "--name", "ddp", "--batch_size", "1"], nproc=2)
+    train_process([*common, "--name", "single", "--batch_size", "2"])
     nets = {run_name: {n: load(tmp_path / run_name / f"latest_net_{n}.pth") for n in ("G", "D")}
             for run_name in ("ddp", "single")}
     assert max_difference(nets["ddp"], nets["single"]) < 2e-6

@@ -15,30 +15,9 @@ from PIL import Image
 
 import test as test_script
 from conftest import write_images
-from models.cycle_gan_model import CycleGANModel, loss_values
-from test_losses import model_options
-from test_train_test import train, translate
+from models.cycle_gan_model import CycleGANModel
+from support import assert_same_history, model_options, steps, train, translate
 from util.errors import UserError, run_cli
-
-BATCHES = [(torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(s)) * 2 - 1,
-            torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(s + 50)) * 2 - 1) for s in range(3)]
-
-
-def steps(**flags) -> tuple[CycleGANModel, list[dict[str, float]]]:
-    """Three steps of a tiny model, same initial weights for every setting."""
-    torch.manual_seed(0)
-    model = CycleGANModel(model_options(**flags), torch.device("cpu"))
-    history = []
-    for A, B in BATCHES:
-        model.set_input({"A": A, "B": B})
-        history.append(loss_values(model.optimize_parameters()))
-    return model, history
-
-
-def assert_same_history(got, want, rel):
-    for step_got, step_want in zip(got, want):
-        assert step_got == pytest.approx(step_want, rel=rel, abs=1e-6)
-
 
 @pytest.fixture(scope="module")
 def plain():

@@ -1,5 +1,5 @@
-"""scripts/sweep.sh on a real toy sweep of 2 runs: names from train.py's --suffix, train -> test ->
-evaluate for each, two at once, sweep.json, finished runs skipped, a half-done run resumed from
+"""scripts/sweep.sh on a real toy sweep of 2 runs: names from train.py's --suffix (switches on/off),
+train -> test -> evaluate for each, two at once, sweep.json, finished runs skipped, a half-done run resumed from
 where it stopped, --dry_run (also of torchrun jobs on GPUs), a failing run marked while the others
 go on, and bad grids refused in one line."""
 from __future__ import annotations
@@ -43,7 +43,32 @@ def sweep(root: Path, weights: Path, *extra: str) -> subprocess.CompletedProcess
 def test_default_grid_is_the_earlier_projects_axes():
     assert list(DEFAULT_GRID) == ["batch_size", "norm", "lr_policy", "gan_mode"]
     assert len(combinations(DEFAULT_GRID)) == 24
-    assert suffix_template(DEFAULT_GRID) == "bs{batch_size}_{norm}_{lr_policy}_{gan_mode}"
+    template = suffix_template(DEFAULT_GRID, combinations(DEFAULT_GRID)[0])
+    assert template == "bs{batch_size}_{norm}_{lr_policy}_{gan_mode}"
+
+
+def test_switch_axes_read_on_and_off_and_an_earlier_sweeps_runs_keep_their_names(tmp_path, capsys, monkeypatch):
+    """A switch's part of the name is attn_on / attn_off, not train.py's attnTrue; a run an earlier
+    sweep started under the old name is still found there (skipped or resumed, not started again)."""
+    (tmp_path / "data").mkdir()
+    monkeypatch.chdir(tmp_path)
+    argv = ["--dataroot", "data", "--name", "s", "--grid", "attention=on,off", "no_flip=true,false", "--dry_run",
+            "--", *TRAIN]
+
+    def names() -> tuple[list[str], list[str]]:
+        assert sweep_main(argv) == 0
+        out = capsys.readouterr().out.splitlines()
+        return [line[2:].split(":")[0] for line in out if line.startswith("# ")], out
+
+    got, _ = names()
+    assert got == ["s_attn_on_no_flip_on", "s_attn_on_no_flip_off", "s_attn_off_no_flip_on", "s_attn_off_no_flip_off"]
+    (tmp_path / "checkpoints" / "s_attnTrue_no_flipFalse").mkdir(parents=True)
+    got, out = names()
+    assert got == ["s_attn_on_no_flip_on", "s_attnTrue_no_flipFalse", "s_attn_off_no_flip_on", "s_attn_off_no_flip_off"]
+    trains = [line for line in out if "/train.py" in line]
+    assert "--suffix 'attn{attention}_no_flip{no_flip}'" in trains[1]  # train.py names it as before
+    assert "--suffix attn_on_no_flip_on" in trains[0]
+    assert sum("/test.py" in line and "--name s_attnTrue_no_flipFalse" in line for line in out) == 1
 
 
 def test_dry_run_prints_every_command_and_runs_none(toy, capsys, monkeypatch):

@@ -16,24 +16,10 @@ from PIL import Image
 import test as test_script
 import train as train_script
 from conftest import ROOT, write_images
+from support import SMALL, train, translate
 from util.errors import run_cli
 
 pytestmark = pytest.mark.slow
-
-SMALL = ["--load_size", "36", "--crop_size", "32", "--ngf", "8", "--ndf", "8", "--netG", "resnet_6blocks",
-         "--batch_size", "2", "--display_id", "0", "--num_threads", "0", "--print_freq", "2", "--display_freq", "2"]
-
-
-def train(dataroot: Path, ckpt: Path, name: str, *extra: str) -> int:
-    return train_script.main(["--dataroot", str(dataroot), "--checkpoints_dir", str(ckpt), "--name", name,
-                              *SMALL, *extra])
-
-
-def translate(dataroot: Path, ckpt: Path, results: Path, *extra: str) -> int:
-    """test.py on the run named "run"."""
-    return test_script.main(["--dataroot", str(dataroot), "--checkpoints_dir", str(ckpt), "--name", "run",
-                             "--results_dir", str(results), "--num_threads", "0", *extra])
-
 
 def load(path: Path):
     return torch.load(path, map_location="cpu", weights_only=True)
