@@ -11,10 +11,17 @@ given ``--files``. Checkpoints are ``<checkpoints_dir>/<name>/<epoch>_net_G_A.pt
 all numbered epochs in numeric order unless ``--epochs`` picks some; ``latest`` (or another label,
 e.g. ``iter_5000``) only when named there, after the numbered ones.
 
-Each image goes through exactly what ``test.py --model test --model_suffix _A|_B --epoch E`` does:
-the architecture and test-time size come from the run's ``train_opt.json`` (or, without one, from the
-checkpoint), the same preprocessing, one image per forward pass, train-mode networks unless
-``--eval``. Every cell is the network's input or output resized (bicubic) to ``--tile`` pixels.
+A pix2pix run has one generator, ``<epoch>_net_G.pth``, and one direction, the one it was trained in
+(its train_opt.json's ``--direction``; give ``--direction`` only for a classic checkpoint without one,
+and any other is refused). Its images are the input halves of the AB images of ``<dataroot>/<phase>``,
+as ``test.py --model pix2pix`` reads them (the left half for AtoB, the right one for BtoA), or, where
+the dataroot has no ``<phase>`` folder, ``<phase>A`` or ``<phase>B`` as above; ``--files`` are inputs.
+
+Each image goes through exactly what ``test.py --model test --model_suffix _A|_B --epoch E`` (a pix2pix
+run: ``--model_suffix ''``) does: the architecture and test-time size come from the run's
+``train_opt.json`` (or, without one, from the checkpoint), the same preprocessing, one image per forward
+pass, train-mode networks unless ``--eval``. Every cell is the network's input or output resized
+(bicubic) to ``--tile`` pixels.
 For an ``--attention`` run each image's row is followed by a row of the generator's attention maps
 (first cell labelled "alpha"; white: the generator's content, black: the input kept).
 """
@@ -32,7 +39,7 @@ from PIL import Image, ImageDraw
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import test as test_script  # noqa: E402  (the repository's test.py, not the standard library's package)
-from data.datasets import image_folder  # noqa: E402
+from data.datasets import image_folder, split_ab  # noqa: E402
 from data.image_folder import load_image  # noqa: E402
 from data.transforms import get_transform  # noqa: E402
 from models.cycle_gan_model import select_device  # noqa: E402
@@ -42,9 +49,10 @@ from options.test_options import parse_test_options  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
 from util.image_io import maps_to_images, tensors_to_images  # noqa: E402
 from util.loss_plot import write_atomically  # noqa: E402
+from util.runs import DIRECTIONS, RunGenerators, run_generators  # noqa: E402
 
 HEADER = 18  # pixels of the label strip above the tiles, as in results_grid.py
-SUFFIX = {"AtoB": "_A", "BtoA": "_B"}  # generator file G_A is G_AB, G_B is G_BA
+HALF = {"AtoB": 0, "BtoA": 1}  # a pix2pix run's input half of an AB image: left for AtoB, right for BtoA
 
 
 def saved_labels(run_dir: Path, generator: str) -> list[str]:
@@ -83,38 +91,64 @@ def column_label(label: str) -> tuple[str, str]:
     return label, label
 
 
-def run_test_options(args: argparse.Namespace, first_label: str) -> argparse.Namespace:
+def settle_direction(run: RunGenerators, asked: str | None) -> tuple[str, str]:
+    """(direction, generator file): as asked (CycleGAN: AtoB unless asked), or a pix2pix run's own; a
+    pix2pix run is refused a direction it was not trained in."""
+    direction = asked or run.trained or "AtoB"
+    generator = run.generator(direction)
+    if generator is None:
+        raise UserError(f"--direction {asked}: {run.describe()}, and its one generator (net_G) translates "
+                        f"{run.trained} only: leave --direction out or pass --direction {run.trained}")
+    return direction, generator
+
+
+def run_test_options(args: argparse.Namespace, generator: str, first_label: str) -> argparse.Namespace:
     """The options test.py would run with for one generator of the run, architecture resolved."""
     argv = ["--dataroot", args.dataroot or ".", "--name", args.name, "--checkpoints_dir", args.checkpoints_dir,
-            "--model", "test", "--model_suffix", SUFFIX[args.direction], "--epoch", first_label,
+            "--model", "test", "--model_suffix", generator[1:], "--epoch", first_label,
             "--phase", args.phase, "--gpu_ids", args.gpu_ids, "--num_threads", "0"]
     opt, given, _ = parse_test_options(argv + (["--eval"] if args.eval else []))
     test_script.resolve_architecture(opt, given, Path(args.checkpoints_dir) / args.name)
     return opt
 
 
-def input_paths(args: argparse.Namespace) -> list[str]:
+def input_paths(args: argparse.Namespace, run: RunGenerators) -> tuple[list[str], int | None]:
+    """The input images, and which half of each is the input (0 left, 1 right) where they are a pix2pix
+    run's aligned AB images; None where they are whole."""
     if args.files:
         for f in args.files:
             if not Path(f).is_file():
                 raise UserError(f"--files {f} does not exist")
-        return list(args.files)
+        return list(args.files), None
     if not args.dataroot:
         raise UserError("give --dataroot (its first --images test images are used) or --files")
+    aligned = Path(args.dataroot) / args.phase
+    if run.model == "pix2pix" and aligned.is_dir():
+        half = HALF[args.direction]
+        what = f"{args.phase} (AB images, the {('left', 'right')[half]} half the {args.direction} input)"
+        return image_folder(aligned, args.images, what), half
     side = "A" if args.direction == "AtoB" else "B"
     folder = Path(args.dataroot) / f"{args.phase}{side}"
-    return image_folder(folder, args.images, f"{args.phase}{side} ({args.direction} input)")
+    return image_folder(folder, args.images, f"{args.phase}{side} ({args.direction} input)"), None
 
 
-def translate(args: argparse.Namespace, labels: list[str], paths: list[str]
+def load_input(path: str, half: int | None, grey: bool):
+    """An input image as test.py reads it: whole, or the input half of an AB image."""
+    if half is None:
+        return load_image(path, grayscale=grey)
+    img = split_ab(load_image(path), path)[half]
+    return img.convert("L") if grey else img
+
+
+def translate(args: argparse.Namespace, generator: str, labels: list[str], paths: list[str], half: int | None = None
               ) -> tuple[list[list[np.ndarray]], list[list[np.ndarray]]]:
     """rows[i] = [input, output of labels[0], output of labels[1], ...] of image i, HxWx3 uint8 each;
     and, for an --attention run, maps[i] = [map of labels[0], ...] (HxWx3 grey), else empty lists."""
-    opt = run_test_options(args, labels[0])
+    opt = run_test_options(args, generator, labels[0])
     opt.gpu_id_list = usable_gpu_ids(opt.gpu_ids, "epoch_grid.py")
     model = TestModel(opt, select_device(opt.gpu_id_list))
     transform = get_transform(opt.preprocess, opt.load_size, opt.crop_size, flip=False, train=False)
-    images = [transform(load_image(p, grayscale=opt.input_nc == 1)).unsqueeze(0) for p in paths]
+    images = [transform(load_input(p, half, opt.input_nc == 1)).unsqueeze(0) for p in paths]
     rows = [[tensors_to_images(im)[0]] for im in images]
     maps: list[list[np.ndarray]] = [[] for _ in images]
     run_dir = Path(opt.checkpoints_dir) / opt.name
@@ -156,11 +190,13 @@ def build_grid(rows: list[list[np.ndarray]], headers: list[tuple[str, str]], til
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = OneLineParser(prog="epoch_grid.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("--dataroot", default=None, help="data set holding <phase>A and <phase>B (not needed with --files)")
+    p.add_argument("--dataroot", default=None, help="data set holding <phase>A and <phase>B, or a pix2pix run's "
+                                                    "<phase>/ AB images (not needed with --files)")
     p.add_argument("--name", required=True, help="the run: checkpoints in <checkpoints_dir>/<name>")
     p.add_argument("--checkpoints_dir", default="./checkpoints", help="where runs are (default: ./checkpoints)")
-    p.add_argument("--direction", default="AtoB", choices=tuple(SUFFIX),
-                   help="AtoB (default): testA through G_AB (net_G_A); BtoA: testB through G_BA (net_G_B)")
+    p.add_argument("--direction", default=None, choices=DIRECTIONS,
+                   help="AtoB (default): testA through G_AB (net_G_A); BtoA: testB through G_BA (net_G_B). A pix2pix "
+                        "run: the direction it was trained in (the default; the other is refused)")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--images", type=positive_int, default=4,
                        help="how many test images (rows), the first in sorted order; fewer if fewer exist (default: 4)")
@@ -175,10 +211,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="PNG file to write (its folder is created)")
     args = p.parse_args(argv)
 
-    generator = "G" + SUFFIX[args.direction]
+    run = run_generators(Path(args.checkpoints_dir) / args.name)
+    direction, generator = settle_direction(run, args.direction)
+    args = argparse.Namespace(**{**vars(args), "direction": direction})
     labels = pick_epochs(Path(args.checkpoints_dir) / args.name, generator, args.epochs)
-    paths = input_paths(args)
-    rows, maps = translate(args, labels, paths)
+    paths, half = input_paths(args, run)
+    rows, maps = translate(args, generator, labels, paths, half)
     if any(maps):  # an --attention run: each image's row, then its maps
         rows = [r for row, row_maps in zip(rows, maps) for r in (row, [label_tile("alpha", args.tile), *row_maps])]
     grid = build_grid(rows, [("input", "in")] + [column_label(label) for label in labels], args.tile)

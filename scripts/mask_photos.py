@@ -13,8 +13,10 @@ Every face is found by dlib and given 68 landmarks. ``--method render`` (the def
 face's place, so a run gives the same bytes with any ``--num_threads``); it needs no run and never
 imports torch. ``--method gan`` (the default with ``--name``) cuts each face out along FFHQ's
 oriented square at the run's input size, translates it by G_AB (``--direction on``) or G_BA
-(``off``), warps it back and blends it in with a feathered edge. Either way pixels away from the
-faces keep their exact values, and a photo where no face changed is copied byte for byte.
+(``off``), or by a pix2pix run's one G where the run was trained that way (AtoB for ``on``, BtoA
+for ``off``; the other direction is refused), warps it back and blends it in with a feathered edge.
+Either way pixels away from the faces keep their exact values, and a photo where no face changed is
+copied byte for byte.
 
 Each photo is written under ``--output`` at its path relative to the input, in its own format;
 ``faces.jsonl`` has one record per face (box, landmarks, square, method and style, identity
@@ -53,11 +55,12 @@ from util.faces.photos import (STATE, STYLE_FIELDS, FacePlan, Journal, PasteBack
                                check_mask_paths, check_output_folder, find_inputs, run, temp_leftovers)
 from util.files import write_atomically  # noqa: E402
 from util.masks import MaskRenderer  # noqa: E402
+from util.runs import run_generators  # noqa: E402
 from util.masks.render import WEARS  # noqa: E402
 from util.masks.texture import MASK_TYPES, PATTERNS, read_pattern  # noqa: E402
 
 PROG = "mask_photos.py"
-SUFFIX = {"on": "_A", "off": "_B"}  # G_AB puts masks on, G_BA takes them off
+DIRECTION = {"on": "AtoB", "off": "BtoA"}  # G_AB (pix2pix: a run trained AtoB) puts masks on
 PAIR_HEADER = ["name", "source", "frame", "face", "identity_distance", "direction", "run", "epoch", "method",
                *STYLE_FIELDS]
 METHODS = ("render", "gan")
@@ -110,7 +113,8 @@ def build_parser() -> OneLineParser:
     g.add_argument("--epoch", default="latest", help="checkpoint label: latest or an epoch number")
     g.add_argument("--load_iter", type=non_negative_int, default=0, help="load iter_<N> checkpoints instead")
     g.add_argument("--direction", choices=("on", "off"), default="on",
-                   help="on: G_AB puts masks on; off: G_BA takes them off")
+                   help="on: G_AB puts masks on; off: G_BA takes them off (a pix2pix run: on needs one "
+                        "trained AtoB, off one trained BtoA)")
     g.add_argument("--feather", type=finite_non_negative, default=0.12,
                    help="width of the blended edge, as a fraction of the face square's side")
     g = p.add_argument_group("photos")
@@ -149,11 +153,25 @@ def build_parser() -> OneLineParser:
     g.add_argument("--gpu_ids", default="0", help="gan: e.g. 0; -1 for the CPU")
     g.add_argument("--batch_size", type=positive_int, default=16,
                    help="gan: faces per generator call (a photo's faces always go together)")
-    g.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none", help="gan, as test.py")
+    g.add_argument("--amp", choices=("none", "bf16", "fp16", "auto"), default="none",
+                   help="gan, as test.py (auto: bf16 where the device computes it natively, otherwise none)")
     g.add_argument("--channels_last", action="store_true", help="gan, as test.py")
     g.add_argument("--compile", action="store_true", help="gan, as test.py")
     g.add_argument("--eval", action="store_true", help="gan: batch norm with running statistics, no dropout")
     return p
+
+
+def gan_amp(args: argparse.Namespace) -> str:
+    """``--amp`` as the generator will run it on the device --gpu_ids leads to (auto settled as test.py
+    settles it, and test.py's warning for bf16 on a CPU that emulates it): what the output depends on."""
+    import torch
+
+    from models import acceleration
+    from options.base_options import parse_gpu_ids
+
+    ids = parse_gpu_ids(args.gpu_ids)
+    device = torch.device(f"cuda:{ids[0]}" if ids and torch.cuda.is_available() else "cpu")
+    return acceleration.choose_amp(args.amp, device, lambda line: print(f"{PROG}: warning: {line}"))
 
 
 def settle(args: argparse.Namespace, given: set[str]) -> argparse.Namespace:
@@ -185,8 +203,23 @@ def settle(args: argparse.Namespace, given: set[str]) -> argparse.Namespace:
 # ----------------------------------------------------------------------------- the two methods
 
 
+def run_generator(args: argparse.Namespace) -> str:
+    """The run's generator file for --direction (G_A, G_B, or a pix2pix run's G); a pix2pix run trained
+    the other way is refused in one line."""
+    run = run_generators(Path(args.checkpoints_dir) / args.name)
+    generator = run.generator(DIRECTION[args.direction])
+    if generator is None:
+        does = "puts masks on" if run.trained == "AtoB" else "takes masks off"
+        other = "on" if args.direction == "off" else "off"
+        raise UserError(f"--direction {args.direction}: {run.describe()}, so its one generator {does}: pass "
+                        f"--direction {other}, or --name a pix2pix run trained {DIRECTION[args.direction]} or a "
+                        "CycleGAN run")
+    return generator
+
+
 def load_generator(args: argparse.Namespace):
-    """The run's G_AB or G_BA as test.py builds it, and a function uint8 crops -> uint8 crops."""
+    """The run's G_AB or G_BA (pix2pix: G) as test.py builds it, and a function uint8 crops -> uint8 crops."""
+    generator = run_generator(args)
     import torch
 
     import test as test_script  # the repository's test.py
@@ -197,7 +230,7 @@ def load_generator(args: argparse.Namespace):
     from util.image_io import tensors_to_images
 
     argv = ["--dataroot", ".", "--name", args.name, "--checkpoints_dir", args.checkpoints_dir, "--model", "test",
-            "--model_suffix", SUFFIX[args.direction], "--epoch", args.epoch, "--load_iter", str(args.load_iter),
+            "--model_suffix", generator[1:], "--epoch", args.epoch, "--load_iter", str(args.load_iter),
             "--gpu_ids", args.gpu_ids, "--amp", args.amp, "--num_threads", "0"]
     argv += [flag for flag, on in (("--channels_last", args.channels_last), ("--compile", args.compile),
                                    ("--eval", args.eval)) if on]
@@ -217,7 +250,7 @@ def load_generator(args: argparse.Namespace):
             batch = (batch * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
         return tensors_to_images(model.translate(batch)["fake"])
 
-    weights = test_script.net_path(run_dir, test_script.checkpoint_label(opt), "G" + SUFFIX[args.direction])
+    weights = test_script.net_path(run_dir, test_script.checkpoint_label(opt), generator)
     return translate, opt, weights
 
 
@@ -345,6 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.save_masks:
         check_mask_paths(items)
     if args.method == "gan":
+        args.amp = gan_amp(args)  # auto settled: the output folder's fingerprint records the precision used
         method, crop_size, weights = gan_method(args)
         pair_columns = {"direction": args.direction, "run": args.name,
                         "epoch": f"iter_{args.load_iter}" if args.load_iter else args.epoch}

@@ -16,7 +16,9 @@ Columns, one row per run:
   value that differs between the runs (bookkeeping such as name, seed, gpu_ids or print_freq left out);
 - ``FID_AB`` (G_AB's masked faces against the real ones), ``FID_BA`` (unmasked), ``FID_mean`` (their
   mean, where both exist), ``KID_AB`` and ``KID_BA`` (the markdown shows mean ± std x 1000; the CSV
-  has ``KID_AB`` and ``KID_AB_std`` unscaled);
+  has ``KID_AB`` and ``KID_AB_std`` unscaled). A pix2pix run has one direction, the one it was trained
+  in (AtoB: the AB columns; BtoA: BA), as evaluate.py scores it, so its other columns and FID_mean are
+  ``-``; CycleGAN and pix2pix runs of one sweep (sweep.py's ``model=`` axis) share one table;
 - where evaluate.py had a paired test set: PSNR and SSIM of each fake against its real counterpart,
   ``PSNR_AB``, ``SSIM_AB``, and, with a testmask folder, ``..._in_mask`` and ``..._outside``
   (columns that no run has are left out; n/a where evaluate.py has none, e.g. an infinite PSNR);
@@ -30,11 +32,18 @@ Columns, one row per run:
 - ``note``: ``no metrics: <reason>`` (failed, pending, not trained, not tested, not evaluated ...)
   for a run without numbers, or the sweep's status where it is not "done".
 
+A number a run does not have (a direction a pix2pix run was not trained in, or no metrics at all) is
+``-`` in the markdown; ``n/a`` is one evaluate.py could not give (e.g. an infinite PSNR). The CSV leaves
+both empty.
+
 Rows are sorted by ``--sort`` (lower FID and KID, higher PSNR, SSIM and IoU first); runs without that
-number follow, runs without metrics come last. Writes ``summary.md``, ``summary.csv`` (full
-precision) and ``fid.png`` into ``--out_dir`` and prints the markdown table. ``fid.png`` is a
-horizontal grouped bar chart, FID_AB and FID_BA per run in the table's order (best at the top),
-exactly 1000 x (200 + 40 * runs) pixels.
+number follow in their listed order, runs without metrics come last. Without ``--sort``: ``FID_mean``
+where every run with metrics has it (CycleGAN runs), else the FID of the direction most of them have,
+``FID_AB`` on a tie (a sweep of CycleGAN and AtoB pix2pix runs is ranked by FID_AB, which all have).
+
+Writes ``summary.md``, ``summary.csv`` (full precision) and ``fid.png`` into ``--out_dir`` and prints
+the markdown table. ``fid.png`` is a horizontal grouped bar chart, FID_AB and FID_BA per run in the
+table's order (best at the top), exactly 1000 x (200 + 40 * runs) pixels.
 """
 from __future__ import annotations
 
@@ -284,13 +293,15 @@ def setting(run: Run, flag: str) -> Any:
 
 
 def summary_rows(sweep_dir: str | None = None, checkpoints_dir: str | None = None, results_dir: str | None = None,
-                 names: str = "*", epoch: str = "latest", sort: str = "FID_mean") -> tuple[list[RunSummary], Path]:
-    """The table's rows, best first, and the results folder they were read from."""
+                 names: str = "*", epoch: str = "latest", sort: str | None = None) -> tuple[list[RunSummary], Path]:
+    """The table's rows, best first by ``sort`` (None: :func:`default_sort`'s choice), and the results
+    folder they were read from."""
     if sweep_dir is not None:
         runs, columns, ckpt, results = runs_from_sweep(Path(sweep_dir), checkpoints_dir, results_dir, names)
     else:
         runs, columns, ckpt, results = runs_from_folders(checkpoints_dir, results_dir, names)
-    return best_first(summarize(runs, columns, ckpt, results, epoch), sort), results
+    rows = summarize(runs, columns, ckpt, results, epoch)
+    return best_first(rows, sort or default_sort(rows)), results
 
 
 def summarize(runs: list[Run], columns: list[str], ckpt: Path, results: Path, epoch: str) -> list[RunSummary]:
@@ -301,6 +312,14 @@ def summarize(runs: list[Run], columns: list[str], ckpt: Path, results: Path, ep
         out.append(RunSummary(run.name, {plain_flag(c): setting(run, c) for c in columns}, values, note,
                               epochs_done(run_dir, epoch), training_speed(run_dir)))
     return out
+
+
+def default_sort(rows: list[RunSummary]) -> str:
+    """FID_mean where every run with metrics has it; else the FID column most of them have (FID_AB on a tie)."""
+    measured = [row for row in rows if row.values]
+    if all("FID_mean" in row.values for row in measured):
+        return "FID_mean"
+    return max(("FID_AB", "FID_BA"), key=lambda c: sum(c in row.values for row in measured))  # first of equals
 
 
 def best_first(rows: list[RunSummary], key: str) -> list[RunSummary]:
@@ -327,6 +346,17 @@ def fmt(value: float | None, digits: int) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def cell(row: RunSummary, column: str) -> str:
+    """A metric's markdown cell: ``-`` where the run has no such number, n/a where evaluate.py gave none."""
+    if column not in row.values:
+        return "-"
+    v = row.values[column]
+    if column.startswith("KID"):
+        std = row.values.get(f"{column}_std")
+        return "n/a" if v is None else f"{v * 1000:.2f} ± {fmt(None if std is None else std * 1000, 2)}"
+    return fmt(v, 3 if column.startswith(("SSIM", "IoU")) else 2)
+
+
 def shown_metrics(rows: list[RunSummary]) -> list[str]:
     """The metric columns of the table: FID and KID always, paired and localisation ones where some
     run has them."""
@@ -339,17 +369,11 @@ def markdown(rows: list[RunSummary], sort: str) -> str:
     heads = ["run", *settings, *(f"{c} x1000" if c.startswith("KID") else c for c in metrics), "epochs",
              "images/s", "note"]
     order = "highest" if higher_is_better(sort) else "lowest"
-    lines = [f"Sorted by {sort}, {order} (best) first; runs without metrics last.", "",
+    lines = [f"Sorted by {sort}, {order} (best) first; runs without {sort} next, runs without metrics last. "
+             "-: the run has no such number (a pix2pix run has one direction).", "",
              "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     for row in rows:
-        cells = [row.name, *(text(row.settings[s]) for s in settings)]
-        for c in metrics:
-            v = row.values.get(c)
-            if c.startswith("KID"):
-                std = row.values.get(f"{c}_std")
-                cells.append("n/a" if v is None else f"{v * 1000:.2f} ± {fmt(None if std is None else std * 1000, 2)}")
-            else:
-                cells.append(fmt(v, 3 if c.startswith(("SSIM", "IoU")) else 2))
+        cells = [row.name, *(text(row.settings[s]) for s in settings), *(cell(row, c) for c in metrics)]
         cells += ["n/a" if row.epochs is None else str(row.epochs), fmt(row.images_per_s, 1), row.note]
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines) + "\n"
@@ -416,15 +440,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--results_dir", default=None, help="test.py results, <results_dir>/<run>/test_<epoch>")
     p.add_argument("--names", default="*", metavar="GLOB", help="only runs whose name matches, e.g. 'masks_bs1_*'")
     p.add_argument("--epoch", default="latest", help="which checkpoint's results: test_<epoch>/metrics.json")
-    p.add_argument("--sort", default="FID_mean", choices=SORT_KEYS, metavar="KEY",
-                   help="column to rank by (default FID_mean): " + ", ".join(SORT_KEYS))
+    p.add_argument("--sort", default=None, choices=SORT_KEYS, metavar="KEY",
+                   help="column to rank by (default: FID_mean where every run has it, else the FID of the "
+                        "direction most runs have): " + ", ".join(SORT_KEYS))
     p.add_argument("--out_dir", default=None, help="where summary.md, summary.csv and fid.png go "
                                                    "(default: SWEEP_DIR, else --results_dir)")
     args = p.parse_args(argv)
 
     rows, results = summary_rows(args.sweep_dir, args.checkpoints_dir, args.results_dir, args.names, args.epoch,
                                  args.sort)
-    table = markdown(rows, args.sort)
+    sort = args.sort or default_sort(rows)  # the rows' order does not change the choice
+    table = markdown(rows, sort)
 
     out_dir = Path(args.out_dir or args.sweep_dir or results)
     try:
@@ -432,7 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         files.write_atomically(out_dir / "summary.md", lambda f: f.write(table.encode()))
         files.write_atomically(out_dir / "summary.csv", lambda f: f.write(csv_text(rows).encode()))
         print(table, end="")
-        fig = fid_figure(rows, args.sort)
+        fig = fid_figure(rows, sort)
         files.write_atomically(out_dir / "fid.png", lambda f: fig.savefig(f, format="png", dpi=DPI))
     except OSError as err:
         raise UserError(f"cannot write into --out_dir {out_dir}: {err.strerror or err}; choose another "

@@ -8,6 +8,13 @@
     # fooling rate, error rate, scores with 95% intervals: surveys/masks/report/report.md (+ scores.png)
     python scripts/survey.py score surveys/masks
 
+A survey shows one kind of face. The build tells masked from unmasked faces where their place says
+(util/survey/build.py's FaceKinds): test.py outputs by their label, read as evaluate.py reads it with
+the folder's test_opt.json (a CycleGAN run's fake_B and an AtoB pix2pix run's fake_B are masked faces;
+a CycleGAN run's fake_A and a BtoA pix2pix run's fake_B, which take masks off, unmasked ones), and the
+images of a dataroot's <phase>A (unmasked) and <phase>B (masked). Reals of another kind than the fakes
+are refused: a BtoA pix2pix run's fakes make a survey of unmasked faces, with unmasked --real (testA).
+
 The survey folder's layout and the rules the server enforces are described in util/survey/.
 """
 from __future__ import annotations
@@ -90,13 +97,15 @@ def build_parser() -> OneLineParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "build":
+        from scripts.evaluate import result_directions  # what a test.py folder's labels are, as evaluate.py reads them
         from util.survey import build  # PIL and the data package (torch) only for building
         survey = build.build_survey(
             build.Source("--real", tuple(args.real), args.real_glob),
             build.Source("--fake", tuple(args.fake), args.fake_glob),
             args.n, args.out, seed=args.seed, size=args.size, fmt=args.format, allow_same_face=args.allow_same_face,
-            title=args.title, exposure_ms=args.exposure_ms)
-        print(f"survey: wrote {args.out}: {survey['n_real']} real and {survey['n_fake']} fake images "
+            title=args.title, exposure_ms=args.exposure_ms, kind_of=build.FaceKinds(result_directions))
+        faces = f" of {survey['faces']} faces" if survey["faces"] else ""
+        print(f"survey: wrote {args.out}: {survey['n_real']} real and {survey['n_fake']} fake images{faces} "
               f"({args.size} px {args.format}); serve it with: python scripts/survey.py serve {args.out}")
         return 0
     if args.command == "serve":

@@ -222,6 +222,21 @@ def test_identity_is_not_measured_unless_asked(tiny_run, photos, tmp_path):
     assert [(r["status"], r["identity_distance"]) for r in records(out)] == [("translated", None)] * 3
 
 
+def test_amp_auto_runs_what_the_cpu_computes_natively(masked, tiny_run, photos, tmp_path, monkeypatch):
+    """--amp auto on a CPU without bf16 instructions is the plain fp32 run, pixel for pixel; with them it
+    runs bf16. The output folder records the precision used. (The CPU's flags are handed in.)"""
+    from models import acceleration
+
+    for flags, chosen in (("fpu avx2", "none"), ("fpu avx2 avx512_bf16", "bf16")):
+        monkeypatch.setattr(acceleration, "read_cpuinfo", lambda flags=flags: f"processor\t: 0\nflags\t\t: {flags}\n")
+        out = tmp_path / chosen
+        assert mask_photos.main(argv(tiny_run, photos / "canvas.png", out, "--amp", "auto")) == 0
+        assert json.loads((out / mask_photos.STATE / "run.json").read_text())["amp"] == chosen
+        assert [r["status"] for r in records(out)] == ["translated"] * 3
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "none" / "canvas.png")),
+                          np.asarray(Image.open(masked / "out" / "canvas.png")))
+
+
 def test_faces_too_small_are_left_alone(tiny_run, photos, tmp_path):
     out = tmp_path / "out"
     assert mask_photos.main(argv(tiny_run, photos / "canvas.png", out, "--min_face_size", "10000")) == 0
@@ -314,6 +329,69 @@ def test_bad_input_is_one_line_and_exit_2_and_touches_nothing(make, expect, mask
     assert "Traceback" not in out + err and len(err.strip().splitlines()) == 1, err
     assert err.startswith("mask_photos.py: error: ") and expect in err, err
     assert [snapshot(folder) for folder in watched] == before
+
+
+# ----------------------------------------------------------------------------- a pix2pix run
+
+
+@pytest.fixture(scope="module")
+def pix2pix_runs(tmp_path_factory) -> Path:
+    """A one-epoch pix2pix run "p2p" trained AtoB (one generator, net_G) at 32 px on random AB images, and
+    "p2p_off", a copy whose train_opt.json says BtoA."""
+    from support import write_ab
+
+    base = tmp_path_factory.mktemp("p2p")
+    write_ab(base / "data" / "train", 4, seed=1)
+    argv = ["--dataroot", str(base / "data"), "--checkpoints_dir", str(base / "ckpt"), "--name", "p2p", "--model",
+            "pix2pix", "--load_size", "36", "--crop_size", "32", "--ngf", "8", "--ndf", "8", "--netG",
+            "resnet_6blocks", "--norm", "instance", "--no_dropout", "--display_id", "0", "--num_threads", "0",
+            "--gpu_ids", "-1", "--n_epochs", "1", "--n_epochs_decay", "0", "--seed", "0"]
+    assert train_script.main(argv) == 0
+    shutil.copytree(base / "ckpt" / "p2p", base / "ckpt" / "p2p_off")
+    options = base / "ckpt" / "p2p_off" / "train_opt.json"
+    options.write_text(json.dumps(dict(json.loads(options.read_text()), direction="BtoA")))
+    return base / "ckpt"
+
+
+@pytest.mark.parametrize("name, direction", [("p2p", "on"), ("p2p_off", "off")])
+def test_a_pix2pix_run_translates_faces_with_its_one_generator(pix2pix_runs, photos, tmp_path, name, direction):
+    """--direction on takes a run trained AtoB, off one trained BtoA: each face's translated crop in the pairs
+    (B for on, A for off) is what the run's net_G, loaded independently, makes of the other."""
+    from models.networks import define_G
+
+    out, pairs = tmp_path / "out", tmp_path / "pairs"
+    assert mask_photos.main([*argv(pix2pix_runs, photos / "canvas.png", out, "--save_pairs", str(pairs)),
+                             "--name", name, "--direction", direction]) == 0
+    plan = json.loads((out / mask_photos.STATE / "run.json").read_text())
+    assert Path(plan["weights"]) == (pix2pix_runs / name / "latest_net_G.pth").resolve()
+    assert [r["status"] for r in records(out)] == ["translated"] * 3
+    net = define_G("resnet_6blocks", 3, 3, ngf=8, norm="instance", use_dropout=False)
+    net.load_state_dict(torch.load(pix2pix_runs / name / "latest_net_G.pth", weights_only=True))
+    net.eval()
+    with open(pairs / "pairs.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["run"], r["direction"]) for r in rows] == [(name, direction)] * 3
+    given, made = ("A", "B") if direction == "on" else ("B", "A")
+    for row in rows:
+        before = np.array(Image.open(pairs / given / f"{row['name']}.png"))
+        after = np.asarray(Image.open(pairs / made / f"{row['name']}.png"))
+        with torch.no_grad():
+            fake = net(torch.from_numpy(before).permute(2, 0, 1)[None].float() / 127.5 - 1)
+        expected = ((fake[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+        assert np.abs(expected.astype(int) - after.astype(int)).max() <= 1
+
+
+@pytest.mark.parametrize("name, direction, trained", [("p2p", "off", "AtoB"), ("p2p_off", "on", "BtoA")])
+def test_a_pix2pix_run_is_refused_the_other_direction(pix2pix_runs, photos, tmp_path, capsys, name, direction,
+                                                      trained):
+    before = snapshot(pix2pix_runs)
+    code = run_cli(mask_photos.main, [*argv(pix2pix_runs, photos / "canvas.png", tmp_path / "out"), "--name", name,
+                                      "--direction", direction], "mask_photos.py")
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith(f"mask_photos.py: error: --direction {direction}: run {name} is a pix2pix run trained "
+                          f"{trained}"), err
+    assert not (tmp_path / "out").exists() and snapshot(pix2pix_runs) == before  # no photo written
 
 
 # ----------------------------------------------------------------------------- the README's figure

@@ -1,6 +1,7 @@
 """scripts/plot_losses.py and scripts/epoch_grid.py on the logs and checkpoints of a real tiny run:
 picture sizes, one curve per loss, the smoothing and the deduplication of resumed records, grid cells
-that equal an independent pass through the epoch's generator, and one-line errors."""
+that equal an independent pass through the epoch's generator (a CycleGAN run's, and a pix2pix run's one
+generator in its direction), and one-line errors."""
 from __future__ import annotations
 
 import json
@@ -194,13 +195,22 @@ def test_plot_errors_are_one_line(run, tmp_path, capsys):
 # epoch_grid.py
 # --------------------------------------------------------------------------------------------- #
 
-def independent_translation(checkpoint: Path, image: Path, tile: int) -> np.ndarray:
+def input_of(image: Path, half: int | None = None) -> Image.Image:
+    """An image as a generator's input: whole, or the left (0) or right (1) half of an AB image."""
+    with Image.open(image) as im:
+        im = im.convert("RGB")
+    if half is None:
+        return im
+    w = im.width // 2
+    return im.crop((half * w, 0, (half + 1) * w, im.height))
+
+
+def independent_translation(checkpoint: Path, image: Path, tile: int, half: int | None = None) -> np.ndarray:
     """The run's G at test time, built here: resnet_6blocks, ngf 8, instance norm, no dropout; test.py
-    tests at the training crop size (32), so the image is resized to 32x32 first."""
+    tests at the training crop size (32), so the image (or its ``half``) is resized to 32x32 first."""
     g = define_G("resnet_6blocks", 3, 3, ngf=8, norm="instance", use_dropout=False)
     g.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
-    with Image.open(image) as im:
-        arr = np.asarray(im.convert("RGB").resize((32, 32), BICUBIC))
+    arr = np.asarray(input_of(image, half).resize((32, 32), BICUBIC))
     x = torch.from_numpy(arr.transpose(2, 0, 1).copy()).float() / 127.5 - 1.0
     with torch.no_grad():
         y = g(x[None])[0]
@@ -276,3 +286,64 @@ def test_epoch_grid_errors_are_one_line(run, tmp_path, capsys):
         err = one_line_error(capsys, run_cli(epoch_grid.main, argv, "epoch_grid.py"))
         assert err.startswith("epoch_grid.py: error: ") and phrase in err, err
     assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def pix2pix_run(tmp_path_factory, one_torch_thread):
+    """A finished 3-epoch pix2pix run "p2p" trained AtoB (checkpoints 1, 2, 3, latest: net_G and net_D), its
+    aligned data set (train/ and test/ AB images, no testA/testB), and "p2p_btoa", a copy whose
+    train_opt.json says BtoA (its generator's input is then the right half)."""
+    from support import write_ab
+
+    base = tmp_path_factory.mktemp("p2p")
+    root = base / "data"
+    write_ab(root / "train", 4, seed=1)
+    write_ab(root / "test", 3, seed=2)
+    ckpt = base / "ckpt"
+    assert train_script.main(["--dataroot", str(root), "--checkpoints_dir", str(ckpt), "--name", "p2p", "--model",
+                              "pix2pix", "--norm", "instance", "--no_dropout", "--seed", "1", *TINY]) == 0
+    shutil.copytree(ckpt / "p2p", ckpt / "p2p_btoa")
+    options = ckpt / "p2p_btoa" / "train_opt.json"
+    options.write_text(json.dumps(dict(json.loads(options.read_text()), direction="BtoA")))
+    return root, ckpt
+
+
+@pytest.mark.parametrize("name, half", [("p2p", 0), ("p2p_btoa", 1)])
+def test_epoch_grid_runs_a_pix2pix_runs_generator_in_its_direction(pix2pix_run, tmp_path, name, half):
+    """Every epoch's net_G on the input halves of test/'s AB images: the left half for the AtoB run, the
+    right half for the BtoA one, without --direction."""
+    root, ckpt = pix2pix_run
+    out, tile = tmp_path / "epochs.png", 48
+    assert epoch_grid.main(["--dataroot", str(root), "--name", name, "--checkpoints_dir", str(ckpt),
+                            "--images", "2", "--tile", str(tile), "--out", str(out)]) == 0
+    grid = np.asarray(Image.open(out).convert("RGB"))
+    assert grid.shape == (epoch_grid.HEADER + 2 * tile, (1 + 3) * tile, 3)  # input + epochs 1, 2, 3
+    for row, ab in enumerate(sorted((root / "test").iterdir())[:2]):
+        shown = np.asarray(input_of(ab, half).resize((32, 32), BICUBIC).resize((tile, tile), BICUBIC), np.int16)
+        assert np.abs(cell(grid, row, 0, tile) - shown).max() <= 1
+        other = np.asarray(input_of(ab, 1 - half).resize((32, 32), BICUBIC).resize((tile, tile), BICUBIC), np.int16)
+        assert np.abs(cell(grid, row, 0, tile) - other).max() > 1  # the halves differ: the right one was taken
+        for col in (1, 2, 3):
+            expected = independent_translation(ckpt / name / f"{col}_net_G.pth", ab, tile, half)
+            assert np.abs(cell(grid, row, col, tile) - expected).max() <= 1, (row, col)
+    assert np.abs(cell(grid, 0, 1, tile) - cell(grid, 0, 3, tile)).max() > 1  # the epochs differ
+
+
+def test_epoch_grid_refuses_the_direction_a_pix2pix_run_was_not_trained_in(pix2pix_run, tmp_path, capsys):
+    root, ckpt = pix2pix_run
+    out = tmp_path / "never.png"
+    for name, asked, trained in (("p2p", "BtoA", "AtoB"), ("p2p_btoa", "AtoB", "BtoA")):
+        argv = ["--dataroot", str(root), "--name", name, "--checkpoints_dir", str(ckpt), "--direction", asked,
+                "--out", str(out)]
+        err = one_line_error(capsys, run_cli(epoch_grid.main, argv, "epoch_grid.py"))
+        assert err.startswith(f"epoch_grid.py: error: --direction {asked}: run {name} is a pix2pix run trained "
+                              f"{trained}"), err
+        assert f"pass --direction {trained}" in err
+    assert not out.exists()
+    # the direction it was trained in, named, is taken; --files are whole images, each an input
+    files = [str(p) for p in write_images(tmp_path / "faces", 2, size=(32, 32), seed=9)]
+    assert epoch_grid.main(["--name", "p2p", "--checkpoints_dir", str(ckpt), "--direction", "AtoB", "--files",
+                            *files, "--epochs", "2", "--tile", "32", "--out", str(out)]) == 0
+    grid = np.asarray(Image.open(out).convert("RGB"))
+    expected = independent_translation(ckpt / "p2p" / "2_net_G.pth", Path(files[1]), 32)
+    assert np.abs(cell(grid, 1, 1, 32) - expected).max() <= 1

@@ -123,7 +123,7 @@ def test_sweep_table_is_best_first_in_markdown_csv_and_chart(toy_sweep, capsys):
     for row in body[:2]:
         assert row[1] == row[0].split("_")[1]
         assert row[fid_ab] == f"{toy_sweep.metrics[row[0]]['directions']['AB']['fid']:.2f}"
-    assert body[2][fid_ab] == "n/a" and body[2][-1] == "no metrics: failed"
+    assert body[2][fid_ab] == "-" and body[2][-1] == "no metrics: failed"  # no number: -, not n/a
 
     png = toy_sweep.sweep_dir / "fid.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -191,12 +191,16 @@ def test_runs_without_metrics_go_last_with_their_reason(tmp_path, monkeypatch):
     write_run(ckpt, results, "r_d", {"seed": 4, "lr": 0.0004, "norm": "batch"}, None)
     write_run(ckpt, results, "r_e", {"seed": 5, "lr": 0.0005, "norm": "batch"}, None, tested=False)
 
-    rows, _ = summary.summary_rows(checkpoints_dir=str(ckpt), results_dir=str(results))
+    rows, _ = summary.summary_rows(checkpoints_dir=str(ckpt), results_dir=str(results), sort="FID_mean")
     assert [r.name for r in rows] == ["r_a", "r_b", "r_c", "r_d", "r_e"]  # FID_mean 15 < 17.5; r_c has none
     assert [list(r.settings) for r in rows] == [["lr"]] * 5  # seed, name, print_freq: bookkeeping; norm: same
     assert [r.note for r in rows[2:]] == ["", "no metrics: not evaluated", "no metrics: not tested"]
+    by_ab = ["r_c", "r_b", "r_a", "r_d", "r_e"]
     assert [r.name for r in summary.summary_rows(checkpoints_dir=str(ckpt), results_dir=str(results),
-                                                 sort="FID_AB")[0]] == ["r_c", "r_b", "r_a", "r_d", "r_e"]
+                                                 sort="FID_AB")[0]] == by_ab
+    # without --sort: r_c has no FID_mean, so the FID every run with metrics has ranks them
+    assert summary.default_sort(rows) == "FID_AB"
+    assert [r.name for r in summary.summary_rows(checkpoints_dir=str(ckpt), results_dir=str(results))[0]] == by_ab
     assert len(summary.fid_figure(rows, "FID_mean").axes[0].patches) == 5  # one bar per FID value
     # paired metrics of the fakes (not of the inputs), where some run has them; None (infinite PSNR) is n/a
     assert {k: v for k, v in rows[0].values.items() if k.startswith(("PSNR_AB", "SSIM_AB"))} == {
@@ -206,6 +210,7 @@ def test_runs_without_metrics_go_last_with_their_reason(tmp_path, monkeypatch):
         "PSNR_AB", "SSIM_AB", "PSNR_AB_in_mask", "SSIM_AB_in_mask", "PSNR_AB_outside",
         "PSNR_BA", "SSIM_BA", "PSNR_BA_in_mask", "SSIM_BA_in_mask", "PSNR_BA_outside"]  # no ssim_outside given
     assert body[0][head.index("SSIM_AB_in_mask")] == "0.400" and body[0][head.index("PSNR_AB_outside")] == "n/a"
+    assert body[1][head.index("PSNR_AB")] == "-" and body[2][head.index("FID_BA")] == "-"  # numbers they lack
 
     # sweep.json in sweeps/<name> below where the sweep ran: its relative folders are found from there;
     # statuses; a run that never started
@@ -222,6 +227,57 @@ def test_runs_without_metrics_go_last_with_their_reason(tmp_path, monkeypatch):
     assert [(r.name, r.settings["lr"], r.note) for r in rows] == [
         ("r_a", "0.0002", "sweep status: failed"), ("r_b", "0.0001", ""),
         ("r_x", "0.01", "no metrics: pending"), ("r_y", "0.02", "no metrics: not trained")]
+
+
+def test_a_sweep_of_cycle_gan_and_pix2pix_runs_is_one_table(tmp_path):
+    """sweep.py --grid model=cycle_gan,pix2pix (and pix2pix runs of both directions): evaluate.py scores a
+    pix2pix run in its one direction, so its row has only that direction's numbers; the rest are -, and a
+    run without the sort column follows the ones with it instead of breaking the order."""
+    ckpt, results = tmp_path / "ckpt", tmp_path / "res"
+    runs = {"cg_1": ("cycle_gan", "AtoB", {"AB": 30.0, "BA": 10.0}),
+            "cg_2": ("cycle_gan", "AtoB", {"AB": 20.0, "BA": 40.0}),
+            "on_1": ("pix2pix", "AtoB", {"AB": 25.0}), "on_2": ("pix2pix", "AtoB", {"AB": 15.0}),
+            "off_1": ("pix2pix", "BtoA", {"BA": 8.0}), "off_2": ("pix2pix", "BtoA", {"BA": 3.0})}
+    for name, (model, direction, fids) in runs.items():
+        write_run(ckpt, results, name, {"model": model, "direction": direction}, fids)
+    entries = [{"name": n, "settings": {"model": m}, "status": "done"} for n, (m, _, _) in runs.items()]
+    entries.append({"name": "failed", "settings": {"model": "pix2pix"}, "status": "failed"})
+    sweep_dir = tmp_path / "sweep"
+    sweep_dir.mkdir()
+    (sweep_dir / "sweep.json").write_text(json.dumps({
+        "base": "m", "checkpoints_dir": str(ckpt), "results_dir": str(results),
+        "axes": {"model": ["cycle_gan", "pix2pix"]}, "runs": entries}))
+
+    def order(*extra: str) -> list[str]:
+        out = tmp_path / "out" / "_".join(extra or ("default",)).replace("*", "")
+        assert summary.main([str(sweep_dir), "--out_dir", str(out), *extra]) == 0
+        return [r["run"] for r in read_csv(out / "summary.csv")[1]]
+
+    # no --sort: FID_AB and FID_BA are had by four runs each, FID_mean by two: FID_AB, the first of equals
+    assert order() == ["on_2", "cg_2", "on_1", "cg_1", "off_1", "off_2", "failed"]
+    assert order("--sort", "FID_BA") == ["off_2", "off_1", "cg_1", "cg_2", "on_1", "on_2", "failed"]
+    assert order("--sort", "FID_mean") == ["cg_1", "cg_2", "on_1", "on_2", "off_1", "off_2", "failed"]
+    assert order("--sort", "KID_AB") == order()  # KID follows FID here (write_run: KID = FID / 1000)
+    # runs of one pix2pix direction alone: ranked by the FID they have, not left in the sweep's order
+    assert order("--names", "off_*") == ["off_2", "off_1"]
+    assert order("--names", "on_*") == ["on_2", "on_1"]
+
+    md = (tmp_path / "out" / "default" / "summary.md").read_text()
+    assert md.startswith("Sorted by FID_AB, lowest (best) first; runs without FID_AB next")
+    cells = markdown_rows(md)
+    assert sum(line.startswith("| run |") for line in md.splitlines()) == 1  # one table
+    head, body = cells[0], {row[0]: row for row in cells[1:]}
+    assert head[:2] == ["run", "model"] and [body[n][1] for n in runs] == [m for m, _, _ in runs.values()]
+    col = {c: head.index(c) for c in ("FID_AB", "FID_BA", "FID_mean", "KID_AB x1000", "KID_BA x1000")}
+    assert [body["off_1"][col[c]] for c in col] == ["-", "8.00", "-", "-", "8.00 ± 0.00"]
+    assert [body["on_2"][col[c]] for c in col] == ["15.00", "-", "-", "15.00 ± 0.00", "-"]
+    assert [body["cg_1"][col[c]] for c in col] == ["30.00", "10.00", "20.00", "30.00 ± 0.00", "10.00 ± 0.00"]
+    assert body["failed"][col["FID_AB"]] == "-" and body["failed"][-1] == "no metrics: failed"
+    header, rows = read_csv(tmp_path / "out" / "default" / "summary.csv")
+    off_1 = next(r for r in rows if r["run"] == "off_1")
+    assert (off_1["model"], off_1["FID_AB"], off_1["FID_BA"], off_1["FID_mean"]) == ("pix2pix", "", "8.0", "")
+    rows, _ = summary.summary_rows(str(sweep_dir))
+    assert len(summary.fid_figure(rows, "FID_AB").axes[0].patches) == 8  # one bar per FID a run has
 
 
 def one_line_error(argv: list[str], capsys) -> str:

@@ -109,6 +109,81 @@ def test_a_face_is_never_on_both_sides(tmp_path: Path):
         assert not {name[: -len("_fake_B.png")] for name in fakes} & set(reals)
 
 
+def results_folder(base: Path, name: str, model: str, direction: str, labels: tuple[str, ...], count: int = 6,
+                   seed: int = 0) -> Path:
+    """A test.py output, <base>/<name>/test_latest: images/<NNN>_<label>.png and the test_opt.json test.py writes."""
+    folder = base / name / "test_latest"
+    for k, label in enumerate(labels):
+        for path in write_images(folder / "images", count, seed=seed + k, prefix=f"{label}_"):
+            path.rename(path.with_name(f"{path.stem.split('_')[-1]}_{label}.png"))
+    (folder / "test_opt.json").write_text(json.dumps({"name": name, "model": model, "direction": direction}))
+    return folder / "images"
+
+
+def test_a_pix2pix_runs_fakes_make_a_survey_of_their_kind_of_face(tmp_path: Path, capsys):
+    """test.py writes a pix2pix run's fakes as fake_B whatever its direction: an AtoB run's are masked faces,
+    as CycleGAN's fake_B are, a BtoA run's unmasked ones. A survey shows one kind: masked reals (a dataroot's
+    testB) go with AtoB fakes, unmasked ones (testA) with BtoA fakes; a mix is refused in one line."""
+    data = tmp_path / "data"
+    write_images(data / "testA", 6, seed=1, prefix="a")
+    write_images(data / "testB", 6, seed=2, prefix="b")
+    pix2pix = ("real_A", "fake_B", "real_B")
+    on = results_folder(tmp_path / "results", "p2p_on", "pix2pix", "AtoB", pix2pix, seed=10)
+    off = results_folder(tmp_path / "results", "p2p_off", "pix2pix", "BtoA", pix2pix, seed=20)
+    cycle = results_folder(tmp_path / "results", "cyc", "cycle_gan", "AtoB", ("real_A", "fake_B", "rec_A", "real_B",
+                                                                              "fake_A", "rec_B"), seed=30)
+    runs = iter(range(100))
+
+    def build(real: Path, fake: Path, *extra: str) -> tuple[int, Path]:
+        out = tmp_path / "surveys" / str(next(runs))
+        code = run(["build", "--real", str(real), "--fake", str(fake), "--n", "6", "--size", "16", "--seed", "0",
+                    "--out", str(out), *extra])
+        return code, out
+
+    def faces(out: Path) -> tuple[str, set[str]]:
+        key = json.loads((out / "key.json").read_text())["images"].values()
+        return (json.loads((out / "survey.json").read_text())["faces"],
+                {Path(e["source"]).parents[2].name + "/" + Path(e["source"]).name.split("_", 1)[1]
+                 for e in key if e["label"] == "fake"})  # run/label of each fake
+
+    fake_b = ("--fake_glob", "*_fake_B.png")
+    for real, fake, kind in ((data / "testB", on, "masked"), (data / "testB", cycle, "masked"),
+                             (data / "testA", off, "unmasked")):
+        code, out = build(real, fake, *fake_b)
+        assert code == 0, capsys.readouterr().err
+        assert faces(out) == (kind, {f"{fake.parents[1].name}/fake_B.png"})
+        assert f"fake images of {kind} faces" in capsys.readouterr().out
+    # a run's own targets: an AtoB run's real_B are masked faces, a BtoA run's unmasked ones
+    for fake, kind in ((on, "masked"), (off, "unmasked")):
+        code, out = build(fake, fake, "--real_glob", "*_real_B.png", *fake_b, "--allow_same_face")
+        assert code == 0 and faces(out)[0] == kind, capsys.readouterr().err
+    # reals the build cannot place: the survey takes the fakes' kind
+    write_images(tmp_path / "photos", 6, seed=3, prefix="p")
+    code, out = build(tmp_path / "photos", off, *fake_b)
+    assert code == 0 and faces(out)[0] == "unmasked"
+    capsys.readouterr()
+
+    refused = [
+        ((data / "testB", off, *fake_b), "--fake holds unmasked faces", "fake_B of pix2pix run p2p_off trained BtoA",
+         "--real holds masked ones", "a dataroot's testB"),
+        ((data / "testA", on, *fake_b), "--fake holds masked faces", "fake_B of pix2pix run p2p_on trained AtoB"),
+        ((data / "testA", cycle, *fake_b), "--fake holds masked faces", "fake_B of cycle_gan run cyc"),
+        ((off, off, "--real_glob", "*_real_A.png", *fake_b, "--allow_same_face"), "--real holds masked ones",
+         "real_A of pix2pix run p2p_off trained BtoA"),
+        ((data / "testA", cycle, "--fake_glob", "*_fake_*.png"), "--fake holds masked faces", "and unmasked ones",
+         "choose one with --fake_glob"),
+        ((data / "testA", off), "--fake holds test.py outputs that are not fake images",
+         "--fake_glob '*_fake_B.png' (unmasked faces)"),
+        ((data / "testA", cycle), "--fake_glob '*_fake_B.png' (masked faces) or '*_fake_A.png' (unmasked faces)"),
+    ]
+    for (real, fake, *extra), *phrases in refused:
+        code, out = build(real, fake, *extra)
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and err.startswith("survey.py: error: "), err
+        assert all(phrase in err for phrase in phrases), err
+        assert not out.exists()
+
+
 def test_same_face_exclusion_can_starve_and_be_lifted(tmp_path: Path, capsys):
     real, fake = tmp_path / "real", tmp_path / "fake"
     write_images(real, 3, seed=1)        # 000 001 002

@@ -12,7 +12,8 @@ The three parts are used by ``scripts/survey.py`` and share one folder per surve
 
 Survey folder::
 
-    survey.json   public: survey id, title, image ids (no labels), image format, exposure time
+    survey.json   public: survey id, title, image ids (no labels), image format, exposure time, and
+                  the kind of face shown (faces: masked, unmasked, or null where the build could not tell)
     key.json      the answer key (id -> real/fake, source file, sha256); never served
     index.html    the page
     images/       <id>.png (or .jpg), every image re-encoded at one size without metadata
