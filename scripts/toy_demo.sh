@@ -33,3 +33,6 @@ $PY test.py --dataroot datasets/toyfaces --name "$NAME" --model cycle_gan --num_
 $PY scripts/mask_figure.py --out results/sample_photos_figure.png --photos_out results/sample_photos
 $PY scripts/mask_photos.py --input results/sample_photos --output results/sample_photos_masked \
     --mask_type random --wear random --seed 0 --save_masks --overwrite
+echo "toy_demo.sh: done. Look at checkpoints/$NAME/web/index.html (training), results/$NAME/test_latest/index.html"
+echo "  (the test faces, both directions), results/sample_photos_masked/ (real photos, every face masked by the"
+echo "  renderer) and results/sample_photos_figure.png (every mask type and wear class)."
