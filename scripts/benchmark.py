@@ -16,15 +16,17 @@ the 6-channel conditional D, with pix2pix's defaults: batch norm, vanilla GAN lo
 
 ``--mode test``: generator inference at the crop size: the classic loop (one image at a time,
 fp32 eager) against batches of ``--test_batch_size`` with the settings given; images/s and
-seconds per call (one image, or one batch).
+seconds per call (one image, or one batch). Given several sizes (``--test_batch_size 16 64``), each
+is timed; the first one's numbers are the plain keys, all of them in ``test_img_per_s_by_batch``.
 
 ``--mode data``: the training DataLoader (decode, resize to --load_size, crop, flip; one A and one
 B image per sample) in images/s (samples/s x 2) from synthetic photo-like PNGs of 1024 px (FFHQ's
 size) and of 286 px (pre-resized), with ``--num_threads`` workers.
 
 ``--mode fid``: scripts/fid.py's path against pytorch-fid's own ``calculate_fid_given_paths`` on the
-same two folders of generated PNGs, with the same weights file; reports seconds, images/s, the
-speed-up and both FID values. Without ``--inception_weights`` a random-weights file of the same
+same two folders of generated PNGs, with the same weights file, on ``--device`` (default: cuda when
+there is one); reports seconds, images/s, the speed-up and both FID values (``--no_reference``:
+scripts/fid.py alone). Without ``--inception_weights`` a random-weights file of the same
 layout is made (speed does not depend on the values; the FIDs are then meaningless but must agree).
 
 ``--mode sizes``: the header scan train.py makes before it starts when ``--preprocess none`` or
@@ -164,7 +166,8 @@ def train_options(args, fast: bool):
     from options.train_options import build_train_parser
 
     argv = ["--dataroot", "unused", "--crop_size", str(args.crop_size), "--load_size", str(args.crop_size),
-            "--batch_size", str(args.batch_size), "--netG", args.netG, "--seed", "0", "--gpu_ids", "-1",
+            "--batch_size", str(args.batch_size), "--netG", args.netG, "--ngf", str(args.ngf), "--ndf", str(args.ndf),
+            "--seed", "0", "--gpu_ids", "-1",
             "--model", args.model]
     if fast:
         argv += ["--amp", args.amp_resolved, "--adam_impl", args.adam_impl]
@@ -227,7 +230,7 @@ def train_mode(args, device) -> dict:
     return out
 
 
-def time_inference(args, device, fast: bool) -> tuple[float, float]:
+def time_inference(args, device, fast: bool, batch: int = 1) -> tuple[float, float]:
     """Images/s and seconds per call of G_AB: one image at a time in plain fp32 (the classic loop),
     or batched and fast."""
     import torch
@@ -236,9 +239,9 @@ def time_inference(args, device, fast: bool) -> tuple[float, float]:
     from models.networks import define_G
 
     torch.manual_seed(0)
-    batch = args.test_batch_size if fast else 1
+    batch = batch if fast else 1
     channels_last = fast and args.channels_last
-    net = acceleration.prepare(define_G(args.netG, 3, 3, ngf=64, norm="instance"), device, channels_last)
+    net = acceleration.prepare(define_G(args.netG, 3, 3, ngf=args.ngf, norm="instance"), device, channels_last)
     run = acceleration.runner(net, device, compile=fast and args.compile)
     amp = args.amp_resolved if fast else "none"
     images = torch.rand(batch, 3, args.crop_size, args.crop_size, device=device).to(
@@ -261,9 +264,11 @@ def time_inference(args, device, fast: bool) -> tuple[float, float]:
 
 def test_mode(args, device) -> dict:
     plain, plain_s = time_inference(args, device, fast=False)
-    fast, fast_s = time_inference(args, device, fast=True)
+    by_batch = {b: time_inference(args, device, fast=True, batch=b) for b in args.test_batch_sizes}
+    fast, fast_s = by_batch[args.test_batch_size]
     return {"test_img_per_s_fp32": plain, "test_img_per_s": fast, "test_speedup": fast / plain,
-            "test_s_per_iter_fp32": plain_s, "test_s_per_iter": fast_s, "test_batch_size": args.test_batch_size}
+            "test_s_per_iter_fp32": plain_s, "test_s_per_iter": fast_s, "test_batch_size": args.test_batch_size,
+            "test_img_per_s_by_batch": {str(b): rate for b, (rate, _) in by_batch.items()}}
 
 
 def write_photo_like_pngs(folder: Path, count: int, size: int, seed: int) -> None:
@@ -332,23 +337,33 @@ def fid_mode(args, device=None) -> dict:
     os.environ["TORCH_HOME"] = str(work / "torch_home")
     from data import loader_workers
     workers = loader_workers(8)  # what pytorch-fid's command line uses: the cores, at most 8
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    n = 2 * args.images
+    out = {"mode": "fid", "device": device, "images": n, "size": args.size, "dims": args.dims,
+           "threads": torch.get_num_threads(), "workers": workers, "cpu": platform.processor() or platform.machine(),
+           "weights": "given" if args.inception_weights else "random (FID values mean nothing)"}
+    if not args.no_reference:
+        from pytorch_fid.fid_score import calculate_fid_given_paths
+        t0 = time.perf_counter()
+        ref = float(calculate_fid_given_paths([str(f) for f in folders], 50, device, args.dims, workers))
+        t_ref = time.perf_counter() - t0
+        out.update({"pytorch_fid_s": t_ref, "pytorch_fid_img_per_s": n / t_ref, "fid_pytorch_fid": ref})
 
-    from pytorch_fid.fid_score import calculate_fid_given_paths
-    t0 = time.perf_counter()
-    ref = float(calculate_fid_given_paths([str(f) for f in folders], 50, device, args.dims, workers))
-    t_ref = time.perf_counter() - t0
+    import contextlib
+    import io
 
     from scripts.fid import main as fid_main
+    printed = io.StringIO()
     t0 = time.perf_counter()
-    fid_main([str(folders[0]), str(folders[1]), "--dims", str(args.dims), "--device", device,
-              "--inception_weights", str(weights)])
+    with contextlib.redirect_stdout(printed):
+        fid_main([str(folders[0]), str(folders[1]), "--dims", str(args.dims), "--device", device,
+                  "--inception_weights", str(weights)])
     t_ours = time.perf_counter() - t0
-    n = 2 * args.images
-    return {"mode": "fid", "device": device, "images": n, "size": args.size, "dims": args.dims,
-            "threads": torch.get_num_threads(), "workers": workers,
-            "fid_s": t_ours, "fid_img_per_s": n / t_ours, "pytorch_fid_s": t_ref, "pytorch_fid_img_per_s": n / t_ref,
-            "fid_speedup": t_ref / t_ours, "fid_pytorch_fid": ref, "cpu": platform.processor() or platform.machine()}
+    out.update({"fid_s": t_ours, "fid_img_per_s": n / t_ours,
+                "fid": float(printed.getvalue().rsplit("FID:", 1)[1].split()[0])})
+    if not args.no_reference:
+        out["fid_speedup"] = out["pytorch_fid_s"] / t_ours
+    return out
 
 
 def drop_page_cache() -> bool:
@@ -478,7 +493,7 @@ def photos_mode(args, device) -> dict:
     try:
         counts = benchmark_photos(work / "in", args.photos)
         paths = sorted((work / "in").iterdir())
-        net = acceleration.prepare(define_G(args.netG, 3, 3, ngf=64, norm="instance"), device, args.channels_last)
+        net = acceleration.prepare(define_G(args.netG, 3, 3, ngf=args.ngf, norm="instance"), device, args.channels_last)
         net.eval()
         layout = acceleration.memory_format(args.channels_last)
 
@@ -839,7 +854,8 @@ def dataset_mode(args) -> dict:
 def print_dataset_table(r: dict) -> None:
     print(f"dataset: {r['faces']} FFHQ-like faces, landmarks given, random mask types, best of {r['repeats']}, "
           f"{r['cores']} cores")
-    print(f"  {'size':>6}{'faces/s/core':>14}{'render alone':>14}{'all cores':>11}{'FFHQ 70k, h':>13}  stages (1 worker)")
+    print(f"  {'size':>6}{'faces/s/core':>14}{'render alone':>14}{'all cores':>11}{'FFHQ 70k, h':>13}"
+          "  stages (1 worker)")
     print("  (faces/s/core: one worker's stages; all cores: the whole command with a worker per core, start-up "
           "included; FFHQ 70k: at the all-cores rate)")
     for size, row in r["sizes"].items():
@@ -863,6 +879,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--iters", type=int, default=10, help="timed training iterations per setting")
     p.add_argument("--warmup", type=int, default=3, help="untimed iterations first (compilation happens here)")
     p.add_argument("--netG", default="resnet_9blocks")
+    p.add_argument("--ngf", type=int, default=64, help="generator width (train, test and photos modes)")
+    p.add_argument("--ndf", type=int, default=64, help="discriminator width (train mode)")
     p.add_argument("--model", choices=["cycle_gan", "pix2pix"], default="cycle_gan", help="train mode: which model's step")
     p.add_argument("--amp", choices=["none", "bf16", "fp16", "auto"], default="none",
                    help="auto: bf16 where the device computes it natively, otherwise none (as train.py)")
@@ -870,7 +888,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--compile", action="store_true")
     p.add_argument("--stack_passes", action="store_true")
     p.add_argument("--adam_impl", choices=["auto", "for_loop", "foreach", "fused"], default="auto")
-    p.add_argument("--test_batch_size", type=int, default=16)
+    p.add_argument("--test_batch_size", type=int, nargs="+", default=[16],
+                   help="test mode: batch sizes of the fast path (the first also batches photos mode's faces)")
     p.add_argument("--test_images", type=int, default=64, help="images per inference measurement")
     p.add_argument("--data_images", type=int, default=32, help="PNGs per domain and size in data mode")
     p.add_argument("--data_epochs", type=int, default=2)
@@ -882,6 +901,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=256, help="fid mode: image side in pixels")
     p.add_argument("--dims", type=int, default=2048)
     p.add_argument("--inception_weights", default=None)
+    p.add_argument("--no_reference", action="store_true",
+                   help="fid mode: time scripts/fid.py alone, without pytorch-fid's own path")
     p.add_argument("--scan_images", type=int, default=70_000, help="sizes mode: files to scan")
     p.add_argument("--scan_dir", default=None, help="sizes mode: scan this folder's images instead")
     p.add_argument("--photos", type=int, default=12, help="photos mode: 1024 px photos (1 to 4 faces each)")
@@ -898,6 +919,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--cold", action="store_true", help="sizes mode: drop the page cache first (root, Linux)")
     p.add_argument("--json", action="store_true", help="(the JSON line is always printed last)")
     args = p.parse_args(argv)
+    args.test_batch_sizes, args.test_batch_size = args.test_batch_size, args.test_batch_size[0]
     if args.load_size is None:
         args.load_size = args.crop_size + 30 * args.crop_size // 256
     if args.num_threads is None:
@@ -939,7 +961,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     settings = {k: getattr(args, k) for k in ("model", "crop_size", "batch_size", "iters", "warmup", "netG", "amp",
                                                "amp_resolved", "channels_last", "compile", "stack_passes", "adam_impl",
-                                               "test_batch_size", "load_size", "num_threads")}
+                                               "ngf", "ndf", "test_batch_size", "load_size", "num_threads")}
     result = {"mode": args.mode, "device": device.type, "device_name": device_name(device), "cpu": cpu_description(),
               **amp_basis, "torch": torch.__version__, "threads": torch.get_num_threads(), "settings": settings}
     for mode, measure in MODES.items():
