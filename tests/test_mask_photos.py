@@ -394,7 +394,7 @@ def test_a_pix2pix_run_is_refused_the_other_direction(pix2pix_runs, photos, tmp_
     assert not (tmp_path / "out").exists() and snapshot(pix2pix_runs) == before  # no photo written
 
 
-# ----------------------------------------------------------------------------- the README's figure
+# ----------------------------------------------------------------------------- docs/photos.md's figure
 
 
 def test_photo_figure_draws_each_square_in_the_middle_panel(masked, photos, tmp_path):
