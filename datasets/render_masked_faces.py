@@ -80,11 +80,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from util.cli import OneLineParser, color_list, non_negative_int, positive_int, unit_interval  # noqa: E402
+from util.cli import OneLineParser, add_mask_style_flags, non_negative_int, positive_int  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
 from util.files import IMG_EXTENSIONS, write_atomically  # noqa: E402
 from util.masks.shapes import WEARS  # noqa: E402
-from util.masks.texture import MASK_TYPES, PATTERNS, read_pattern  # noqa: E402
+from util.masks.texture import PATTERNS, read_pattern  # noqa: E402
 from util.shards import Shard, current_shard  # noqa: E402
 
 PROG = "render_masked_faces.py"
@@ -336,10 +336,13 @@ def renderer_for(job: Job, wear: str):
     return MaskRenderer(**job.renderer, wear=wear)
 
 
+def wear_of(job: Job, face: Face) -> str:
+    return draw_wear(dict(job.wear_mix), job.renderer["seed"], face.source)
+
+
 def style_of(job: Job, face: Face) -> dict:
     """The mask ``face`` gets (type, colour, pattern, wear), drawn without rendering anything."""
-    wear = draw_wear(dict(job.wear_mix), job.renderer["seed"], face.source)
-    return renderer_for(job, wear).style_for(face.source)
+    return renderer_for(job, wear_of(job, face)).style_for(face.source)
 
 
 def read_source(path: Path) -> np.ndarray:
@@ -413,7 +416,7 @@ def render_face(job: Job, face: Face) -> dict:
         return {"index": face.index, "error": made}
     crop, marks = made
     timed("detect+align" if face.landmarks is None else "align")
-    wear = draw_wear(dict(job.wear_mix), job.renderer["seed"], face.source)
+    wear = wear_of(job, face)
     rendered = renderer_for(job, wear).render(crop, marks, face.source)
     timed("render")
     out, paths = Path(job.out), face.paths(wear, job.width, job.format)
@@ -450,7 +453,7 @@ def label_row(job: Job, face: Face) -> list:
 
 
 def is_done(out: Path, job: Job, face: Face) -> bool:
-    paths = face.paths(draw_wear(dict(job.wear_mix), job.renderer["seed"], face.source), job.width, job.format)
+    paths = face.paths(wear_of(job, face), job.width, job.format)
     return all((out / p).is_file() for p in paths.values())
 
 
@@ -468,6 +471,15 @@ def write_if_changed(path: Path, text: str) -> None:
     write_atomically(path, lambda f: f.write(text.encode()))
 
 
+def read_json(path: Path):
+    """A file this script wrote; a damaged one is one line saying how to redo it."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise UserError(f"{path} cannot be read ({' '.join(str(err).split())}): delete it and run again "
+                        "(a shard's part: rerun that shard; plan.json: rerun with --overwrite)") from None
+
+
 def part_files(out: Path) -> dict[int, dict[int, Path]]:
     """count -> {index: part json} of the shard parts in ``out``."""
     found: dict[int, dict[int, Path]] = {}
@@ -483,13 +495,13 @@ def merge(out: Path, workers: int = 1) -> dict:
     plan_path = out / "plan.json"
     if not plan_path.is_file():
         raise UserError(f"--out {out} holds no plan.json: run the shards (or one unsharded run) into it first")
-    plan = json.loads(plan_path.read_text())
+    plan = read_json(plan_path)
     groups = part_files(out)
     complete = [n for n, parts in groups.items() if len(parts) == n]
     if not complete:
         have = "; ".join(f"{len(p)} of {n} shards" for n, p in sorted(groups.items())) or "no shard parts"
         raise UserError(f"--out {out} has {have} in {PARTS}/: run the missing shards (same arguments), then --merge")
-    parts = [json.loads(p.read_text()) for _, p in sorted(groups[max(complete)].items())]
+    parts = [read_json(p) for _, p in sorted(groups[max(complete)].items())]
     rows = sorted((row for part in parts for row in part["rows"]), key=lambda r: int(r[4]))
     left_out = sorted((s for part in parts for s in part["left_out"]), key=lambda s: s["source"])
     write_if_changed(out / "labels.csv", csv_text(rows))
@@ -548,13 +560,7 @@ def build_parser() -> OneLineParser:
                    help="of the masked images (MaskedFace-Net's are jpg; png keeps every pixel outside the mask "
                         "equal to the unmasked face)")
     g = p.add_argument_group("the masks (as mask_photos.py --method render)")
-    g.add_argument("--mask_type", choices=(*MASK_TYPES, "random"), default="surgical",
-                   help="random: drawn per face")
-    g.add_argument("--color", type=color_list, default=None,
-                   help="HEX[,HEX...]: one drawn per face (default: each type's own colour)")
-    g.add_argument("--pattern", default="none",
-                   help=f"printed on the cloth: {', '.join(PATTERNS)}, or the path of an image")
-    g.add_argument("--pattern_weight", type=unit_interval, default=0.5, help="how strongly the pattern shows, 0..1")
+    add_mask_style_flags(g)
     g.add_argument("--wear_mix", type=wear_mix_arg, default=DEFAULT_WEAR_MIX,
                    help="WEAR:SHARE,... over correct, nose (uncovered), chin (uncovered), nose_mouth (uncovered); "
                         "sums to 1 (default: MaskedFace-Net's own proportions)")
@@ -645,7 +651,7 @@ def check_out(out: Path, key: dict, args: argparse.Namespace, shard: Shard) -> N
             shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
         return
     if plan_path.is_file():
-        old = json.loads(plan_path.read_text())["key"]
+        old = read_json(plan_path).get("key")
         if old != key:
             changed = sorted(k for k in set(old) | set(key) if old.get(k) != key.get(k))
             raise UserError(f"--out {out} was made with other arguments or sources ({', '.join(changed)} differ): "

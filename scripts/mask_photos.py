@@ -46,8 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from util.cli import (OneLineParser, color_list, explicit_flags, finite_float, finite_non_negative,  # noqa: E402
-                      non_negative_int, positive_int, unit_interval)
+from util.cli import (OneLineParser, add_mask_style_flags, explicit_flags, finite_float, finite_non_negative,  # noqa: E402
+                      non_negative_int, positive_int)
 from util.errors import UserError, run_cli  # noqa: E402
 from util.faces.detect import DEFAULT_MIN_SCORE, DETECTORS, HOG_CONFIDENT  # noqa: E402
 from util.faces.identity import SAME_PERSON  # noqa: E402
@@ -57,7 +57,7 @@ from util.files import write_atomically  # noqa: E402
 from util.masks import MaskRenderer  # noqa: E402
 from util.runs import run_generators  # noqa: E402
 from util.masks.render import WEARS  # noqa: E402
-from util.masks.texture import MASK_TYPES, PATTERNS, read_pattern  # noqa: E402
+from util.masks.texture import PATTERNS, read_pattern  # noqa: E402
 
 PROG = "mask_photos.py"
 DIRECTION = {"on": "AtoB", "off": "BtoA"}  # G_AB (pix2pix: a run trained AtoB) puts masks on
@@ -90,14 +90,7 @@ def build_parser() -> OneLineParser:
                    help="render: draw masks (no training, no torch); gan: a trained run's generator "
                         "(default: gan with --name, render without)")
     g = p.add_argument_group("--method render: the masks drawn")
-    g.add_argument("--mask_type", choices=(*MASK_TYPES, "random"), default="surgical",
-                   help="random: one drawn per face")
-    g.add_argument("--color", type=color_list, default=None,
-                   help="HEX[,HEX...]: the masks' colour, one drawn per face from the list (default: each mask "
-                        "type's own)")
-    g.add_argument("--pattern", default="none",
-                   help=f"{'|'.join(PATTERNS)}, or an image file printed on the mask")
-    g.add_argument("--pattern_weight", type=unit_interval, default=0.5, help="how strongly the pattern shows, 0..1")
+    add_mask_style_flags(g)
     g.add_argument("--wear", choices=(*WEARS, "random"), default="correct",
                    help="how the mask sits: correct, under the nose, on the chin, ...; random: one drawn per face")
     g.add_argument("--seed", type=non_negative_int, default=0,

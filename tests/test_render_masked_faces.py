@@ -29,6 +29,7 @@ from datasets import prepare_masked_faces, render_masked_faces as rmf
 from util.errors import run_cli
 from util.faces import align
 from util.faces.sample_photos import astronaut, grace_hopper
+from util.masks.texture import MASK_TYPES
 from util.shards import Shard, current_shard, parse_shard
 
 pytest.importorskip("dlib")
@@ -130,7 +131,7 @@ def test_layout_follows_maskedfacenet_and_ffhq_keys(rendered):
         assert r["mask"] == f"masks/{tree_}/01000/{int(r['index']):05d}{suffix}.png"
         assert r["unmasked"] == f"unmasked/01000/{int(r['index']):05d}.png"
         assert r["source"] == f"01000/{int(r['index']):05d}.png" and r["identity"] == ""
-        assert r["mask_type"] in rmf.MASK_TYPES and re.fullmatch(r"#[0-9a-f]{6}", r["color"])
+        assert r["mask_type"] in MASK_TYPES and re.fullmatch(r"#[0-9a-f]{6}", r["color"])
         for column in ("file", "mask", "unmasked"):
             assert Image.open(rendered / r[column]).size == (SIZE, SIZE)
     summary = json.loads((rendered / "summary.json").read_text())
@@ -330,6 +331,22 @@ def test_other_arguments_into_the_same_out_are_refused(ffhq, rendered, tmp_path,
     assert "seed differ" in capsys.readouterr().err and tree(out) == before
     assert run(*ffhq_args(ffhq, out, *MIX, "--seed", "5", "--overwrite")) == 0
     assert tree(out) != before and len(labels(out)) == 6
+
+
+def test_a_damaged_plan_or_part_is_one_line_and_nothing_is_lost(ffhq, rendered, tmp_path, capsys):
+    out = tmp_path / "out"
+    shutil.copytree(rendered, out)
+    (out / "plan.json").write_text('{"key": ')  # cut off mid-write by a full disk
+    before = tree(out)
+    for argv in (ffhq_args(ffhq, out, *MIX), ["--merge", "--out", str(out)]):
+        assert run(*argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "plan.json cannot be read" in err and "--overwrite" in err
+    assert tree(out) == before
+    shutil.copy(rendered / "plan.json", out / "plan.json")
+    next((out / "labels").glob("*.json")).write_text("not json")
+    assert run("--merge", "--out", str(out)) == 2
+    assert "rerun that shard" in capsys.readouterr().err
 
 
 def test_two_shards_give_the_files_of_one_run(ffhq, rendered, tmp_path, capsys):

@@ -67,6 +67,22 @@ def color_list(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(f"{err}; several are separated by commas") from None
 
 
+def add_mask_style_flags(group) -> None:
+    """The mask renderer's style flags (--mask_type, --color, --pattern, --pattern_weight), as
+    mask_photos.py and render_masked_faces.py both take them."""
+    from util.masks.texture import MASK_TYPES, PATTERNS  # only the renderer's commands need them
+
+    group.add_argument("--mask_type", choices=(*MASK_TYPES, "random"), default="surgical",
+                       help="random: one drawn per face")
+    group.add_argument("--color", type=color_list, default=None,
+                       help="HEX[,HEX...]: the masks' colour, one drawn per face from the list (default: each mask "
+                            "type's own)")
+    group.add_argument("--pattern", default="none",
+                       help=f"{'|'.join(PATTERNS)}, or an image file printed on the mask")
+    group.add_argument("--pattern_weight", type=unit_interval, default=0.5,
+                       help="how strongly the pattern shows, 0..1")
+
+
 def explicit_flags(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:
     """The destinations the user set on the command line (as opposed to left at their default)."""
     probe = argparse.ArgumentParser(add_help=False, allow_abbrev=parser.allow_abbrev)
